@@ -1,0 +1,149 @@
+"""`engage analyze` cost vs the decode floor and vs the `fer` package; peak memory vs video length.
+
+    python benchmarks/pipeline_speed.py [--minutes 10] [--faces 4] [--long-minutes 120] [--skip-memory]
+
+1. Builds a 720p30 H.264 clip of real faces (tests/clips.py; x264 "veryfast" with grain so decoding
+   costs like a real recording), then in one run times: sampling the frames alone at 1 fps (the
+   decode floor), the full analysis (decode + detect + classify + aggregate + SQLite commits), and
+   the `fer` package's `Video.analyze` at the same rate, if installed (`pip install --no-deps fer`).
+   Target: analysis <= 1.5x the decode floor.
+2. Peak RSS of `engage analyze` in a fresh process on a short and a long clip of the same content
+   (the long one at 2 frames/s of video to keep its encoding quick; sampling stays 1 fps).
+   Target: the long video's peak within 10% of the short one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import _common  # noqa: E402
+
+sys.path.insert(0, str(_common.REPO / "tests"))
+
+
+def decode_floor(path: Path) -> tuple[float, int]:
+    from engage.sources import VideoFileSource
+
+    start = time.perf_counter()
+    with VideoFileSource(path) as source:
+        count = sum(1 for _ in source.frames(1.0))
+    return time.perf_counter() - start, count
+
+
+def engage_analysis(path: Path, db: Path) -> tuple[float, int, int]:
+    from engage.config import load_config
+    from engage.pipeline import FrameAnalyzer, analyze
+    from engage.sources import VideoFileSource
+    from engage.store import open_store
+
+    config = load_config(environ={})
+    analyzer = FrameAnalyzer(config)  # model loading is start-up, not per-video cost
+    store = open_store(db)
+    start = time.perf_counter()
+    with VideoFileSource(path) as source:
+        result = analyze(source, store, config, analyzer, new=True)
+    return time.perf_counter() - start, result.frames, result.faces
+
+
+def fer_analysis(path: Path, fps: float) -> tuple[float, int] | None:
+    try:
+        import cv2
+        from fer.classes import Video
+        from fer.fer import FER
+    except ImportError:
+        return None
+    # fer calls GUI functions that headless OpenCV lacks.
+    cv2.waitKey = lambda *a, **k: -1
+    cv2.imshow = cv2.destroyAllWindows = lambda *a, **k: None
+    detector = FER(mtcnn=False)
+    with tempfile.TemporaryDirectory() as outdir:
+        video = Video(str(path), outdir=outdir)
+        start = time.perf_counter()
+        data = video.analyze(
+            detector,
+            display=False,
+            frequency=int(round(fps)),
+            save_frames=False,
+            save_video=False,
+            annotate_frames=False,
+            zip_images=False,
+        )
+    return time.perf_counter() - start, sum(len(frame) for frame in data)
+
+
+def peak_rss_mb(path: Path, db: Path) -> float:
+    """Peak RSS (MB) of `engage analyze` on ``path`` in a fresh process."""
+    code = (
+        "import resource, runpy, sys; sys.argv = ['engage', 'analyze', sys.argv[1], '--db', sys.argv[2], '--new'];"
+        "from engage.cli import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(db)], capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the speed clip")
+    parser.add_argument("--faces", type=int, default=4)
+    parser.add_argument("--long-minutes", type=float, default=120.0)
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-fer", action="store_true")
+    args = parser.parse_args()
+    from clips import make_clip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clip = tmp / "lecture.mp4"
+        started = time.perf_counter()
+        make_clip(
+            clip, args.minutes * 60, fps=30, size=(1280, 720), faces=args.faces, preset="veryfast", noise=12, crf=20
+        )
+        print(
+            f"clip: {args.minutes:g} min of 1280x720 30 fps H.264 with {args.faces} real faces, "
+            f"{clip.stat().st_size / 1e6:.1f} MB (encoded in {time.perf_counter() - started:.0f} s)"
+        )
+        floor, samples = decode_floor(clip)
+        analysis, frames, faces = engage_analysis(clip, tmp / "bench.db")
+        print(
+            f"decode floor (sampling alone, 1 fps): {floor:7.1f} s  {floor / samples * 1000:6.1f} ms/sample  "
+            f"({samples} samples)"
+        )
+        print(
+            f"engage analyze (1 fps, all stages):   {analysis:7.1f} s  {analysis / frames * 1000:6.1f} ms/sample  "
+            f"{faces / frames:.1f} faces/frame  -> {analysis / floor:.2f}x the decode floor "
+            f"({args.minutes * 60 / analysis:.0f}x real time)"
+        )
+        fer = None if args.skip_fer else fer_analysis(clip, 30)
+        if fer is None:
+            print("fer Video.analyze: not run (`pip install --no-deps fer` to compare)")
+        else:
+            seconds, fer_faces = fer
+            print(
+                f"fer Video.analyze (1 fps, Haar):      {seconds:7.1f} s  {seconds / samples * 1000:6.1f} ms/sample  "
+                f"{fer_faces / samples:.1f} faces/frame  -> {seconds / analysis:.1f}x engage's time"
+            )
+        if args.skip_memory:
+            return
+        short, long = tmp / "short.mp4", tmp / "long.mp4"
+        make_clip(short, 120, fps=2, size=(1280, 720), faces=args.faces, preset="veryfast")
+        make_clip(long, args.long_minutes * 60, fps=2, size=(1280, 720), faces=args.faces, preset="veryfast")
+        short_mb = peak_rss_mb(short, tmp / "short.db")
+        long_mb = peak_rss_mb(long, tmp / "long.db")
+        print(
+            f"peak RSS: 2-min video {short_mb:.0f} MB, {args.long_minutes:g}-min video {long_mb:.0f} MB "
+            f"({(long_mb / short_mb - 1) * 100:+.1f}%)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Configuration: config.yaml defaults < --config file < ENGAGE_* environment < command-line flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engage.emotions import EMOTIONS
+from engage.errors import EngageError
+from engage.paths import DEFAULT_CONFIG
+
+# ENGAGE_* variables that are not configuration keys.
+NON_CONFIG_ENV = {"ENGAGE_DATA", "ENGAGE_HOME", "ENGAGE_CACHE", "ENGAGE_VIDEOS", "ENGAGE_CONFIG"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DetectorConfig(_Section):
+    name: Literal["yunet", "haar"] = "yunet"
+    min_face: int = Field(16, ge=1)
+    score_threshold: float = Field(0.6, ge=0, le=1)
+    max_side: int = Field(960, ge=64)
+    margin: float = Field(0.0, ge=0, le=1)
+
+
+class ClassifierConfig(_Section):
+    model: str | None = None
+    threads: int = Field(2, ge=1)
+
+
+class EngagementConfig(_Section):
+    weights: dict[str, float] = Field(default_factory=dict)
+    high_band: float = Field(0.65, ge=0, le=1)
+    low_band: float = Field(0.25, ge=0, le=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _all_emotions(cls, weights: dict[str, float]) -> dict[str, float]:
+        if set(weights) != set(EMOTIONS):
+            missing, extra = set(EMOTIONS) - set(weights), set(weights) - set(EMOTIONS)
+            raise ValueError(f"needs exactly the 7 emotions (missing {sorted(missing)}, unknown {sorted(extra)})")
+        if any(w < 0 for w in weights.values()) or max(weights.values()) <= 0:
+            raise ValueError("weights must be >= 0 with at least one > 0")
+        return weights
+
+
+class PrivacyConfig(_Section):
+    min_faces: int = Field(1, ge=1)
+    retention_days: int = Field(365, ge=0)
+
+
+class Config(_Section):
+    sample_fps: float = Field(1.0, gt=0, le=60)
+    database: str | None = None
+    detector: DetectorConfig = DetectorConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    engagement: EngagementConfig = EngagementConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise EngageError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise EngageError(f"config file {path} is not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise EngageError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """ENGAGE_A__B=value -> {"a": {"b": value}}, values parsed as YAML scalars ("2" -> 2)."""
+    result: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("ENGAGE_") or name in NON_CONFIG_ENV:
+            continue
+        keys = name[len("ENGAGE_") :].lower().split("__")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = result
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return result
+
+
+def _one_line(error: ValidationError, origin: str) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"unknown config key '{where}' in {origin}"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"config key '{where}' in {origin}: {first['msg']}{more}"
+
+
+def load_config(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the effective configuration; any problem becomes a one-line EngageError.
+
+    ``overrides`` holds command-line values as a nested mapping; None values are ignored.
+    """
+    layers: list[tuple[str, dict[str, Any]]] = [(str(DEFAULT_CONFIG), _read_yaml(DEFAULT_CONFIG))]
+    if config_file is not None:
+        layers.append((str(config_file), _read_yaml(config_file)))
+    env = _from_environment(os.environ if environ is None else environ)
+    if env:
+        layers.append(("the environment (ENGAGE_*)", env))
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if flags:
+        layers.append(("the command line", flags))
+    merged: dict[str, Any] = {}
+    for origin, data in layers:
+        # Validate each layer on its own first so an error names the layer it came from.
+        try:
+            Config.model_validate(_merge(merged, data), strict=origin != "the environment (ENGAGE_*)")
+        except ValidationError as exc:
+            raise EngageError(_one_line(exc, origin)) from None
+        merged = _merge(merged, data)
+    return Config.model_validate(merged, strict=False)

@@ -1,0 +1,261 @@
+"""Face detection on full frames: a small detector interface, YuNet (yuface) and Haar back ends, and face crops.
+
+Detectors take an HxWx3 uint8 BGR frame (or a 2-D gray one) and return `Box`es in that frame's pixel
+coordinates. Large frames are downscaled for detection only; cropping happens at full resolution with
+`crop_face`. Crops are in-memory arrays and are never written anywhere.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from engage.errors import EngageError
+from engage.types import Box
+
+DETECTORS: tuple[str, ...] = ("yunet", "haar")
+
+# Recommended defaults, chosen with benchmarks/detector_accuracy.py (CMU+MIT test set and class57.jpg).
+DEFAULT_DETECTOR = "yunet"
+# YuNet boxes of faces ~15 px eyes-to-mouth are 17-25 px tall; 16 keeps those back-row faces.
+DEFAULT_MIN_FACE = 16
+# 0.6 rather than yuface's 0.5: 40% fewer false faces for ~1% recall, no loss on small faces.
+DEFAULT_SCORE_THRESHOLD = 0.6
+# 640 misses most ~15 px faces in a 720p frame; 1280 finds a few more than 960 at twice the cost.
+DEFAULT_MAX_SIDE = 960
+# Margin 0 (a square on the box's longer side) frames a face like FER2013 does: YuNet boxes on upscaled FER2013
+# faces cover the full 48 px frame in height (median 1.01) and 0.83 in width; Haar boxes 0.97 in both.
+DEFAULT_CROP_MARGIN = 0.0
+
+HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Anything that finds faces in a frame."""
+
+    name: str
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Faces in an HxWx3 uint8 BGR (or 2-D gray) image, in that image's pixel coordinates."""
+        ...
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ValueError("image must be a uint8 numpy array")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
+        raise ValueError(f"image must be HxW gray or HxWx3 BGR, got shape {image.shape}")
+
+
+def _to_bgr(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def _to_gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2 or image.shape[2] == 1:
+        return image.reshape(image.shape[:2])
+    code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+    return cv2.cvtColor(image, code)
+
+
+def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Shrink `image` so its longer side is at most `max_side`; return it and the factor (small / full)."""
+    h, w = image.shape[:2]
+    longer = max(h, w)
+    if longer <= max_side:
+        return image, 1.0
+    scale = max_side / longer
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    # Use the per-axis factor actually applied so boxes map back exactly.
+    return small, small.shape[1] / w
+
+
+def _to_full_res(
+    xywh: np.ndarray, scores: np.ndarray, scale: float, shape: tuple[int, ...], min_face: int
+) -> list[Box]:
+    """Map detector boxes back to full resolution, drop faces under `min_face` px tall, clip to the image."""
+    height, width = shape[:2]
+    boxes: list[Box] = []
+    for (x, y, w, h), score in zip(xywh.astype(np.float64) / scale, scores, strict=True):
+        if h < min_face:  # the face's size, even when part of it lies outside the frame
+            continue
+        x0, y0 = max(0, round(x)), max(0, round(y))
+        x1, y1 = min(width, round(x + w)), min(height, round(y + h))
+        if x1 > x0 and y1 > y0:
+            boxes.append(Box(x0, y0, x1 - x0, y1 - y0, float(score)))
+    boxes.sort(key=lambda b: (-b.score, b.y, b.x))
+    return boxes
+
+
+def _validate(min_face: int, max_side: int, score_threshold: float | None = None) -> None:
+    if min_face < 0:
+        raise EngageError(f"min_face must be >= 0 px, not {min_face}")
+    if max_side < 64:
+        raise EngageError(f"max_side must be >= 64 px, not {max_side}")
+    if score_threshold is not None and not 0.0 <= score_threshold <= 1.0:
+        raise EngageError(f"score_threshold must be between 0 and 1, not {score_threshold}")
+
+
+def _find_omp_set_num_threads() -> Callable[[int], None] | None:
+    """`omp_set_num_threads` of the OpenMP runtime bundled with yuface, if it can be found."""
+    import yuface
+
+    site = os.path.dirname(os.path.dirname(os.path.abspath(yuface.__file__)))
+    for pattern in ("yuface.libs/libgomp*", "yuface/.dylibs/libomp*", "yuface/.dylibs/libgomp*"):
+        for path in sorted(glob.glob(os.path.join(site, pattern))):
+            try:
+                return ctypes.CDLL(path).omp_set_num_threads
+            except (OSError, AttributeError):
+                continue
+    return None
+
+
+class YuNetDetector:
+    """libfacedetection's YuNet CNN via the `yuface` wheel (weights compiled in, 5 landmarks, no downloads).
+
+    `threads` caps its OpenMP threads for calls made from the calling thread. 1 is the default because
+    OpenMP spin-waiting collapses when the cores are shared with decoding, the emotion model or other jobs
+    (2 cores, 720p: 2 threads ~1.7x faster than 1 when idle but 2-5x slower under load); None leaves
+    OpenMP's own setting.
+    """
+
+    name = "yunet"
+
+    def __init__(
+        self,
+        min_face: int = DEFAULT_MIN_FACE,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        max_side: int = DEFAULT_MAX_SIDE,
+        threads: int | None = 1,
+    ) -> None:
+        _validate(min_face, max_side, score_threshold)
+        try:
+            import yuface
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise EngageError("the yunet detector needs the 'yuface' package: pip install yuface") from exc
+        self._detect_raw = yuface.c_detect
+        self.min_face = min_face
+        self.score_threshold = score_threshold
+        self.max_side = max_side
+        self.threads = threads
+        self._set_threads = _find_omp_set_num_threads() if threads is not None else None
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Faces scoring at least `score_threshold` (score in 0..1) and at least `min_face` px tall."""
+        _check_image(image)
+        small, scale = _downscale(_to_bgr(image), self.max_side)
+        if self._set_threads is not None:
+            self._set_threads(self.threads)
+        # The C extension reads the buffer as C-contiguous regardless of strides.
+        raw = self._detect_raw(np.ascontiguousarray(small))
+        # Rows: confidence (0-100), x, y, w, h, 5 landmarks as x,y pairs, one unused column.
+        raw = np.asarray(raw)
+        if raw.size == 0:
+            return []
+        scores = raw[:, 0].astype(np.float64) / 100.0
+        keep = scores >= self.score_threshold
+        return _to_full_res(raw[keep, 1:5], scores[keep], scale, image.shape, self.min_face)
+
+    def __repr__(self) -> str:
+        return (
+            f"YuNetDetector(min_face={self.min_face}, score_threshold={self.score_threshold}, "
+            f"max_side={self.max_side}, threads={self.threads})"
+        )
+
+
+class HaarDetector:
+    """OpenCV's Viola-Jones frontal-face Haar cascade (`haarcascade_frontalface_default.xml`).
+
+    It has no calibrated confidence, so every box scores 1.0; `min_neighbors` is its precision knob.
+    Its smallest window is 24x24 px at detection resolution, so downscaling loses faces under
+    24 / scale px at full resolution.
+    """
+
+    name = "haar"
+
+    def __init__(
+        self,
+        min_face: int = DEFAULT_MIN_FACE,
+        max_side: int = DEFAULT_MAX_SIDE,
+        min_neighbors: int = 5,
+        scale_factor: float = 1.1,
+        equalize: bool = True,
+    ) -> None:
+        _validate(min_face, max_side)
+        path = os.path.join(cv2.data.haarcascades, HAAR_CASCADE)
+        if not hasattr(cv2, "CascadeClassifier") or not os.path.isfile(path):
+            raise EngageError(f"OpenCV {cv2.__version__} has no Haar cascades; install opencv-python-headless<5")
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise EngageError(f"could not load the Haar cascade {path}")
+        self.min_face = min_face
+        self.max_side = max_side
+        self.min_neighbors = min_neighbors
+        self.scale_factor = scale_factor
+        self.equalize = equalize
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Faces at least `min_face` px tall."""
+        _check_image(image)
+        small, scale = _downscale(_to_gray(image), self.max_side)
+        if self.equalize:
+            small = cv2.equalizeHist(small)
+        side = max(1, int(self.min_face * scale))
+        found = self._cascade.detectMultiScale(
+            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side)
+        )
+        xywh = np.asarray(found, dtype=np.float64).reshape(-1, 4)
+        return _to_full_res(xywh, np.ones(len(xywh)), scale, image.shape, self.min_face)
+
+    def __repr__(self) -> str:
+        return (
+            f"HaarDetector(min_face={self.min_face}, max_side={self.max_side}, "
+            f"min_neighbors={self.min_neighbors}, scale_factor={self.scale_factor}, equalize={self.equalize})"
+        )
+
+
+def make_detector(
+    name: str,
+    *,
+    min_face: int = DEFAULT_MIN_FACE,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> FaceDetector:
+    """Build a detector by name ("yunet" or "haar"); Haar ignores `score_threshold`."""
+    key = str(name).strip().lower()
+    if key == "yunet":
+        return YuNetDetector(min_face=min_face, score_threshold=score_threshold, max_side=max_side)
+    if key == "haar":
+        return HaarDetector(min_face=min_face, max_side=max_side)
+    raise EngageError(f"unknown face detector {name!r}; valid names: {', '.join(DETECTORS)}")
+
+
+def crop_face(image: np.ndarray, box: Box, margin: float = DEFAULT_CROP_MARGIN) -> np.ndarray:
+    """The square full-resolution crop around `box`, as a view into `image`.
+
+    The square's side is the box's longer side grown by `margin` (a fraction of it) on each side, centred
+    on the box. Where it would cross the image border it is shifted inside (and shrunk only when the image
+    is smaller than it), so the crop stays square and undistorted. Copy it before modifying it.
+    """
+    if margin <= -0.5:
+        raise ValueError(f"margin must be > -0.5, not {margin}")
+    height, width = image.shape[:2]
+    if box.w <= 0 or box.h <= 0 or height == 0 or width == 0:
+        raise ValueError(f"cannot crop {box} from an image of shape {image.shape}")
+    side = max(1, min(round(max(box.w, box.h) * (1.0 + 2.0 * margin)), height, width))
+    cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0
+    x0 = min(max(0, round(cx - side / 2.0)), width - side)
+    y0 = min(max(0, round(cy - side / 2.0)), height - side)
+    return image[y0 : y0 + side, x0 : x0 + side]

@@ -1,0 +1,128 @@
+"""FER2013 (+ FER+ votes) loading, soft labels and augmentation, all in NumPy/OpenCV.
+
+Augmentation runs on uint8 faces before the shared preprocessing, so training sees exactly what
+inference sees. Everything random comes from a NumPy generator seeded by (seed, epoch), which
+makes an interrupted run resume on the same data it would have seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engage.emotions import EMOTIONS, FERPLUS_NOT_A_FACE, FERPLUS_TO_FER
+from engage.errors import EngageError
+
+SPLITS = {"train": "train", "val": "val", "test": "test", "public": "val", "private": "test"}
+
+
+def default_data_path() -> Path:
+    """FER2013 location: $ENGAGE_DATA (a file, or a folder holding fer2013.npz), else ../shared/data."""
+    env = os.environ.get("ENGAGE_DATA")
+    if env:
+        path = Path(env)
+        return path / "fer2013.npz" if path.is_dir() else path
+    return Path("..") / "shared" / "data" / "fer2013.npz"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Split:
+    faces: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) int, FER2013 labels
+    votes: np.ndarray | None  # (N, 10) FER+ votes, or None
+
+
+def load_split(path: Path, split: str, ferplus: Path | None = None) -> Split:
+    """Load one split ("train", "val"/"public", "test"/"private") of fer2013.npz."""
+    key = SPLITS.get(split)
+    if key is None:
+        raise EngageError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    if not path.is_file():
+        raise EngageError(f"FER2013 data not found at {path} (set ENGAGE_DATA or pass --data)")
+    try:
+        with np.load(path) as data:
+            faces, labels = data[f"{key}_x"], data[f"{key}_y"].astype(np.int64)
+    except (KeyError, ValueError, OSError) as exc:
+        raise EngageError(f"{path} is not a FER2013 .npz with {key}_x/{key}_y arrays ({exc})") from None
+    votes = None
+    if ferplus is not None:
+        if not ferplus.is_file():
+            raise EngageError(f"FER+ votes not found at {ferplus}")
+        with np.load(ferplus) as data:
+            votes = data[f"{key}_votes"]
+        if len(votes) != len(faces):
+            raise EngageError(f"{ferplus} has {len(votes)} {key} rows, FER2013 has {len(faces)}")
+    return Split(faces, labels, votes)
+
+
+def ferplus_distribution(votes: np.ndarray) -> np.ndarray:
+    """FER+ votes -> (N, 7) distribution over EMOTIONS; rows without votes for them are all zero."""
+    seven = votes[:, list(FERPLUS_TO_FER)].astype(np.float32)
+    total = seven.sum(axis=1, keepdims=True)
+    return np.divide(seven, total, out=np.zeros_like(seven), where=total > 0)
+
+
+def ferplus_majority(votes: np.ndarray) -> np.ndarray:
+    """FER+ majority label in EMOTIONS order, or -1 where the majority is not one of the seven."""
+    majority = votes.argmax(axis=1)
+    lookup = np.full(votes.shape[1], -1)
+    for fer_index, column in enumerate(FERPLUS_TO_FER):
+        lookup[column] = fer_index
+    return lookup[majority]
+
+
+def training_targets(split: Split, ferplus_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Soft targets and a keep-mask for the training split.
+
+    Targets mix the FER2013 one-hot label with the FER+ crowd distribution (weight
+    ``ferplus_weight``). With votes, images the crowd called "not a face" and blank images are
+    dropped (FER+'s cleaning); without votes only blank images are dropped.
+    """
+    onehot = np.eye(len(EMOTIONS), dtype=np.float32)[split.labels]
+    keep = split.faces.reshape(len(split.faces), -1).std(axis=1) > 0
+    if split.votes is None or ferplus_weight <= 0:
+        return onehot, keep
+    crowd = ferplus_distribution(split.votes)
+    has_votes = crowd.sum(axis=1) > 0
+    keep &= split.votes.argmax(axis=1) != FERPLUS_NOT_A_FACE
+    targets = np.where(has_votes[:, None], (1 - ferplus_weight) * onehot + ferplus_weight * crowd, onehot)
+    return targets.astype(np.float32), keep
+
+
+def augment(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random flip, scale (0.8-1.2), rotation (+-10 deg), shift (+-10%) and erasing of uint8 faces."""
+    n, size = len(faces), faces.shape[1]
+    out = np.empty_like(faces)
+    angles = rng.uniform(-10, 10, n)
+    scales = rng.uniform(0.8, 1.2, n)
+    shifts = rng.uniform(-0.1, 0.1, (n, 2)) * size
+    flips = rng.random(n) < 0.5
+    center = (size / 2 - 0.5, size / 2 - 0.5)
+    for i in range(n):
+        matrix = cv2.getRotationMatrix2D(center, angles[i], scales[i])
+        matrix[:, 2] += shifts[i]
+        face = faces[i, :, ::-1] if flips[i] else faces[i]
+        out[i] = cv2.warpAffine(face, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    # Random erasing (p=0.5): a rectangle of 2-20% of the face filled with noise.
+    erase = np.flatnonzero(rng.random(n) < 0.5)
+    for i in erase:
+        area = rng.uniform(0.02, 0.2) * size * size
+        aspect = np.exp(rng.uniform(np.log(0.3), np.log(3.3)))
+        h = int(min(size, round(np.sqrt(area * aspect))))
+        w = int(min(size, round(np.sqrt(area / aspect))))
+        y, x = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
+        out[i, y : y + h, x : x + w] = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    return out

@@ -1,0 +1,63 @@
+"""Shared fixtures: where the shared data and clips live, and a real SQLite path per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("ENGAGE_DATA")
+    if env:
+        return Path(env) if Path(env).is_dir() else Path(env).parent
+    return REPO.parent / "shared" / "data"
+
+
+def shared_videos_dir() -> Path:
+    return Path(os.environ.get("ENGAGE_VIDEOS") or REPO.parent / "shared" / "videos")
+
+
+@pytest.fixture(scope="session")
+def fer2013() -> Path:
+    path = shared_data_dir() / "fer2013.npz"
+    if not path.is_file():
+        pytest.skip(f"FER2013 not found at {path} (set ENGAGE_DATA to the folder holding fer2013.npz)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ferplus_votes(fer2013: Path) -> Path:
+    path = fer2013.with_name("ferplus_votes.npz")
+    if not path.is_file():
+        pytest.skip(f"FER+ votes not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    path = shared_videos_dir()
+    if not (path / "WolfgangLanger_Pexels.mp4").is_file():
+        pytest.skip(f"shared face clips not found in {path} (set ENGAGE_VIDEOS)")
+    return path
+
+
+@pytest.fixture()
+def engage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated user data folder, so tests never touch the real default database."""
+    home = tmp_path / "engage-home"
+    monkeypatch.setenv("ENGAGE_HOME", str(home))
+    monkeypatch.setenv("ENGAGE_CACHE", str(tmp_path / "engage-cache"))
+    return home
+
+
+@pytest.fixture(scope="session")
+def astronaut_bgr():
+    import cv2
+    from skimage import data
+
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)

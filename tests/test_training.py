@@ -1,0 +1,107 @@
+"""A real two-step training run on a tiny FER2013 subset, resumed, exported and evaluated."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from engage.training.data import augment, ferplus_distribution, ferplus_majority, training_targets
+from engage.training.evaluate import classification_report
+
+
+def engage(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "engage", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def test_two_step_training_smoke_run_resumes_and_exports(tmp_path, fer2013, ferplus_votes):
+    ckpt, out = tmp_path / "ckpt", tmp_path / "out"
+    common = [
+        "train",
+        "--data",
+        str(fer2013),
+        "--ferplus",
+        "--limit",
+        "128",
+        "--max-steps",
+        "2",
+        "--checkpoint-dir",
+        str(ckpt),
+        "--out",
+        str(out),
+    ]
+    first = engage(*common, "--epochs", "1")
+    assert first.returncode == 0, first.stderr
+    assert json.loads((ckpt / "state.json").read_text())["state"]["epochs_done"] == 1
+    # Same settings but more epochs is another schedule: refused, not silently mixed.
+    refused = engage(*common, "--epochs", "2")
+    assert refused.returncode == 1 and "other settings" in refused.stderr and "Traceback" not in refused.stderr
+    for name in (
+        "engage-emotion.keras",
+        "engage-emotion.tflite",
+        "README.md",
+        "metrics.json",
+        "confusion_matrix.png",
+        "training_curves.png",
+    ):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["keras_litert_max_abs_diff"] <= 1e-4
+    assert metrics["results"]["private_test"]["n"] == 3589
+    assert "engage train" in (out / "README.md").read_text()
+    evaluated = engage(
+        "evaluate", "--data", str(fer2013), "--split", "val", "--model", str(out / "engage-emotion.tflite"), "--json"
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix"} <= set(report)
+    assert np.array(report["confusion_matrix"]).sum() == 3589
+
+
+def test_augmentation_is_seeded_and_keeps_shape():
+    faces = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    a = augment(faces, np.random.default_rng([1, 3]))
+    b = augment(faces, np.random.default_rng([1, 3]))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == faces.shape and a.dtype == np.uint8 and not np.array_equal(a, faces)
+
+
+def test_ferplus_votes_map_to_fer2013_order():
+    # FER+ columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
+    votes = np.array([[0, 8, 2, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0, 9], [6, 0, 0, 0, 4, 0, 0, 0, 0, 0]])
+    dist = ferplus_distribution(votes)
+    assert dist[0, 3] == 0.8 and dist[0, 5] == 0.2  # happy, surprise
+    assert list(ferplus_majority(votes)) == [3, -1, 6]
+
+
+def test_soft_targets_mix_labels_and_drop_non_faces():
+    from engage.training.data import Split
+
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    votes = np.array(
+        [[0, 10, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 10], [10, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
+    )
+    targets, keep = training_targets(Split(faces, np.array([3, 3, 4]), votes), ferplus_weight=0.4)
+    assert list(keep) == [True, False, True]
+    np.testing.assert_allclose(targets[2], [0, 0, 0, 0, 0.6, 0, 0.4])
+    np.testing.assert_allclose(targets.sum(axis=1), 1)
+
+
+def test_classification_report_metrics():
+    labels = np.array([0, 0, 1, 3, 3, 3])
+    predicted = np.array([0, 3, 1, 3, 3, 0])
+    r = classification_report(labels, predicted)
+    assert r["accuracy"] == 4 / 6
+    assert r["per_class"]["angry"]["precision"] == 0.5 and r["per_class"]["angry"]["recall"] == 0.5
+    assert r["per_class"]["happy"]["recall"] == 2 / 3
+    assert r["confusion_matrix"][3][0] == 1
