@@ -38,13 +38,13 @@ def decode_floor(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
-def engage_analysis(path: Path, db: Path) -> tuple[float, int, int]:
+def engage_analysis(path: Path, db: Path, max_side: int | None) -> tuple[float, int, int]:
     from engage.config import load_config
     from engage.pipeline import FrameAnalyzer, analyze
     from engage.sources import VideoFileSource
     from engage.store import open_store
 
-    config = load_config(environ={})
+    config = load_config(environ={}, overrides={"detector": {"max_side": max_side}} if max_side else None)
     analyzer = FrameAnalyzer(config)  # model loading is start-up, not per-video cost
     store = open_store(db)
     start = time.perf_counter()
@@ -97,13 +97,18 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=4)
     parser.add_argument("--long-minutes", type=float, default=120.0)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--skip-fer", action="store_true")
+    parser.add_argument("--max-side", type=int, action="append", help="detector.max_side values to compare")
     args = parser.parse_args()
     from clips import make_clip
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "lecture.mp4"
+        if args.memory_only:
+            memory(args, tmp)
+            return
         started = time.perf_counter()
         make_clip(
             clip, args.minutes * 60, fps=30, size=(1280, 720), faces=args.faces, preset="veryfast", noise=12, crf=20
@@ -113,16 +118,19 @@ def main() -> None:
             f"{clip.stat().st_size / 1e6:.1f} MB (encoded in {time.perf_counter() - started:.0f} s)"
         )
         floor, samples = decode_floor(clip)
-        analysis, frames, faces = engage_analysis(clip, tmp / "bench.db")
+        results = {side: engage_analysis(clip, tmp / f"bench{side}.db", side) for side in args.max_side or [None]}
         print(
             f"decode floor (sampling alone, 1 fps): {floor:7.1f} s  {floor / samples * 1000:6.1f} ms/sample  "
             f"({samples} samples)"
         )
-        print(
-            f"engage analyze (1 fps, all stages):   {analysis:7.1f} s  {analysis / frames * 1000:6.1f} ms/sample  "
-            f"{faces / frames:.1f} faces/frame  -> {analysis / floor:.2f}x the decode floor "
-            f"({args.minutes * 60 / analysis:.0f}x real time)"
-        )
+        for side, (analysis, frames, faces) in results.items():
+            label = f"engage analyze (max_side {side or 'default'})"
+            print(
+                f"{label:38s} {analysis:7.1f} s  {analysis / frames * 1000:6.1f} ms/sample  "
+                f"{faces / frames:.1f} faces/frame  -> {analysis / floor:.2f}x the decode floor "
+                f"({args.minutes * 60 / analysis:.0f}x real time)"
+            )
+        analysis = next(iter(results.values()))[0]
         fer = None if args.skip_fer else fer_analysis(clip, 30)
         if fer is None:
             print("fer Video.analyze: not run (`pip install --no-deps fer` to compare)")
@@ -132,17 +140,22 @@ def main() -> None:
                 f"fer Video.analyze (1 fps, Haar):      {seconds:7.1f} s  {seconds / samples * 1000:6.1f} ms/sample  "
                 f"{fer_faces / samples:.1f} faces/frame  -> {seconds / analysis:.1f}x engage's time"
             )
-        if args.skip_memory:
-            return
-        short, long = tmp / "short.mp4", tmp / "long.mp4"
-        make_clip(short, 120, fps=2, size=(1280, 720), faces=args.faces, preset="veryfast")
-        make_clip(long, args.long_minutes * 60, fps=2, size=(1280, 720), faces=args.faces, preset="veryfast")
-        short_mb = peak_rss_mb(short, tmp / "short.db")
-        long_mb = peak_rss_mb(long, tmp / "long.db")
-        print(
-            f"peak RSS: 2-min video {short_mb:.0f} MB, {args.long_minutes:g}-min video {long_mb:.0f} MB "
-            f"({(long_mb / short_mb - 1) * 100:+.1f}%)"
-        )
+        if not args.skip_memory:
+            memory(args, tmp)
+
+
+def memory(args: argparse.Namespace, tmp: Path) -> None:
+    from clips import make_clip
+
+    short, long = tmp / "short.mp4", tmp / "long.mp4"
+    make_clip(short, 120, fps=2, size=(1280, 720), faces=args.faces, preset="veryfast")
+    make_clip(long, args.long_minutes * 60, fps=2, size=(1280, 720), faces=args.faces, preset="veryfast")
+    short_mb = peak_rss_mb(short, tmp / "short.db")
+    long_mb = peak_rss_mb(long, tmp / "long.db")
+    print(
+        f"peak RSS of `engage analyze` (1 fps, 1280x720, {args.faces} faces): 2-min video {short_mb:.0f} MB, "
+        f"{args.long_minutes:g}-min video {long_mb:.0f} MB ({(long_mb / short_mb - 1) * 100:+.1f}%)"
+    )
 
 
 if __name__ == "__main__":

@@ -323,7 +323,24 @@ def train_command(
     run_name = f"seed{seed}-e{epochs}" + ("-ferplus" if ferplus else "") + (f"-limit{limit}" if limit else "")
     checkpoint_dir = checkpoint_dir or cache_dir() / "train" / run_name
     command = "engage " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    state = train(config, checkpoint_dir, log=err.print, max_steps=max_steps)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [
+        TextColumn("epoch {task.fields[epoch]}/" + str(epochs)),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("batches, epoch ETA"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("train", total=None, epoch=0)
+
+        def on_batch(epoch: int, batch: int, steps: int) -> None:
+            if batch == 1:
+                bar.reset(task, total=steps, epoch=epoch)
+            bar.update(task, completed=batch)
+
+        state = train(config, checkpoint_dir, log=bar.console.print, max_steps=max_steps, on_batch=on_batch)
     export_run(config, state, checkpoint_dir, out_dir or MODELS_DIR, command, log=err.print)
 
 

@@ -20,6 +20,7 @@ from engage.config import Config
 from engage.detection import FaceDetector, crop_face, make_detector
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError
+from engage.prefetch import prefetch
 from engage.sources import FrameSource, SourceError
 from engage.store import SessionInfo, Store
 from engage.types import Frame, FrameFaces
@@ -133,7 +134,7 @@ def analyze(
             minutes += 1
 
     try:
-        for frame in source.frames(config.sample_fps):
+        for frame in prefetch(source.frames(config.sample_fps)):
             result = analyzer.analyze(frame)
             frames += 1
             faces += len(result.boxes)

@@ -19,7 +19,10 @@ from clips import make_clip, make_empty_clip, truncate
 
 def run(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "engage", *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "engage", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 
@@ -109,7 +112,10 @@ def test_truncated_video_keeps_finished_minutes_and_is_partial(clips, db):
     ("make_input", "expected"),
     [
         (lambda clips, tmp: tmp / "missing.mp4", "no such file or folder"),
-        (lambda clips, tmp: (tmp / "notes.mp4").write_text("not a video") and tmp / "notes.mp4", "not a readable video"),
+        (
+            lambda clips, tmp: (tmp / "notes.mp4").write_text("not a video") and tmp / "notes.mp4",
+            "not a readable video",
+        ),
         (lambda clips, tmp: (tmp / "empty.mp4").write_bytes(b"") or tmp / "empty.mp4", "not a readable video"),
         (lambda clips, tmp: clips["zero_frames"], "not a readable video"),
         (lambda clips, tmp: clips["no_faces"], "no faces found"),
@@ -155,7 +161,8 @@ def test_kill_9_half_way_keeps_every_finished_minute(tmp_path, db):
     video = make_clip(tmp_path / "long.mp4", 600, fps=2, size=(640, 360), faces=1)
     process = subprocess.Popen(
         [sys.executable, "-m", "engage", "analyze", str(video), "--db", str(db), "--sample-fps", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 240

@@ -7,6 +7,8 @@ training_curves.png and README.md (the model card).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import platform
@@ -41,8 +43,11 @@ def convert_to_tflite(keras_path: Path, tflite_path: Path) -> None:
 
     model = keras.models.load_model(keras_path, compile=False)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # The converter prints its intermediate SavedModel's signature listing; it is noise here.
+    with contextlib.redirect_stdout(io.StringIO()):
+        flatbuffer = converter.convert()
     tmp = tflite_path.with_suffix(".tflite.tmp")
-    tmp.write_bytes(converter.convert())
+    tmp.write_bytes(flatbuffer)
     os.replace(tmp, tflite_path)
 
 

@@ -88,10 +88,12 @@ def train(
     checkpoint_dir: Path,
     log: Callable[[str], None] = print,
     max_steps: int | None = None,
+    on_batch: Callable[[int, int, int], None] | None = None,
 ) -> TrainState:
     """Train (or resume) into ``checkpoint_dir``; returns the state after the last epoch.
 
-    ``max_steps`` caps the batches per epoch (for smoke tests only).
+    ``max_steps`` caps the batches per epoch (for smoke tests only); ``on_batch(epoch, batch,
+    steps)`` is called after every training batch (for progress bars).
     """
     import keras
 
@@ -136,6 +138,13 @@ def train(
         order = rng.permutation(len(faces))[: steps * config.batch_size]
         x = prepare_faces(augment(faces[order], rng))
         keras.utils.set_random_seed(config.seed * 1000 + epoch)
+        callbacks = []
+        if on_batch is not None:
+            callbacks.append(
+                keras.callbacks.LambdaCallback(
+                    on_train_batch_end=lambda batch, logs, epoch=epoch: on_batch(epoch + 1, batch + 1, steps)
+                )
+            )
         result = model.fit(
             x,
             targets[order],
@@ -144,6 +153,7 @@ def train(
             initial_epoch=epoch,
             shuffle=False,
             verbose=0,
+            callbacks=callbacks,
         )
         probabilities = model.predict(val_x, batch_size=512, verbose=0)
         val_accuracy = float((probabilities.argmax(1) == val_split.labels).mean())
