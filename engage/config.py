@@ -27,6 +27,8 @@ class DetectorConfig(_Section):
     min_face: int = Field(16, ge=1)
     score_threshold: float = Field(0.6, ge=0, le=1)
     max_side: int = Field(960, ge=64)
+    fast_side: int = Field(640, ge=0)
+    check_every: int = Field(30, ge=1)
     margin: float = Field(0.0, ge=0, le=1)
 
 

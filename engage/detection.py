@@ -226,20 +226,66 @@ class HaarDetector:
         )
 
 
+class AdaptiveScaleDetector:
+    """Detect at a coarse, fast scale unless the scene needs the full one.
+
+    Every `check_every`-th frame (the first included) is also searched at the full scale; the first
+    time that finds more faces than the coarse scale (small, distant faces), this detector switches
+    to the full scale for good. Footage of a few large faces keeps the ~3x cheaper coarse scale;
+    a classroom with back rows switches on its first frame.
+    """
+
+    def __init__(self, fast: FaceDetector, full: FaceDetector, check_every: int = 30) -> None:
+        if check_every < 1:
+            raise EngageError("detector.check_every must be at least 1")
+        self.name = full.name
+        self.fast, self.full = fast, full
+        self.check_every = check_every
+        self.escalated = False
+        self._frames = 0
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        check = self._frames % self.check_every == 0
+        self._frames += 1
+        if self.escalated:
+            return self.full.detect(image)
+        if not check:
+            return self.fast.detect(image)
+        found = self.full.detect(image)
+        if len(found) > len(self.fast.detect(image)):
+            self.escalated = True
+        return found
+
+    def __repr__(self) -> str:
+        return f"AdaptiveScaleDetector(fast={self.fast!r}, full={self.full!r}, check_every={self.check_every})"
+
+
 def make_detector(
     name: str,
     *,
     min_face: int = DEFAULT_MIN_FACE,
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     max_side: int = DEFAULT_MAX_SIDE,
+    fast_side: int = 0,
+    check_every: int = 30,
 ) -> FaceDetector:
-    """Build a detector by name ("yunet" or "haar"); Haar ignores `score_threshold`."""
+    """Build a detector by name ("yunet" or "haar"); Haar ignores `score_threshold`.
+
+    With `fast_side` below `max_side`, frames are searched at `fast_side` unless the full scale
+    proves to find more faces (see AdaptiveScaleDetector).
+    """
     key = str(name).strip().lower()
-    if key == "yunet":
-        return YuNetDetector(min_face=min_face, score_threshold=score_threshold, max_side=max_side)
-    if key == "haar":
-        return HaarDetector(min_face=min_face, max_side=max_side)
-    raise EngageError(f"unknown face detector {name!r}; valid names: {', '.join(DETECTORS)}")
+    if key not in DETECTORS:
+        raise EngageError(f"unknown face detector {name!r}; valid names: {', '.join(DETECTORS)}")
+
+    def build(side: int) -> FaceDetector:
+        if key == "yunet":
+            return YuNetDetector(min_face=min_face, score_threshold=score_threshold, max_side=side)
+        return HaarDetector(min_face=min_face, max_side=side)
+
+    if fast_side and fast_side < max_side:
+        return AdaptiveScaleDetector(build(fast_side), build(max_side), check_every)
+    return build(max_side)
 
 
 def crop_face(image: np.ndarray, box: Box, margin: float = DEFAULT_CROP_MARGIN) -> np.ndarray:

@@ -56,7 +56,12 @@ class FrameAnalyzer:
     ) -> None:
         d = config.detector
         self.detector = detector or make_detector(
-            d.name, min_face=d.min_face, score_threshold=d.score_threshold, max_side=d.max_side
+            d.name,
+            min_face=d.min_face,
+            score_threshold=d.score_threshold,
+            max_side=d.max_side,
+            fast_side=d.fast_side,
+            check_every=d.check_every,
         )
         self.classifier = classifier or EmotionClassifier(config.classifier.model, threads=config.classifier.threads)
         self.margin = d.margin

@@ -55,6 +55,8 @@ def standardize(faces: np.ndarray) -> np.ndarray:
     Zero mean and unit variance per face removes exposure and contrast differences between
     webcams and the training photos; a blank face (no variance) maps to all zeros.
     """
+    if len(faces) == 0:
+        return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 1), np.float32)
     x = faces.astype(np.float32).reshape(len(faces), -1)
     x -= x.mean(axis=1, keepdims=True)
     x /= np.maximum(x.std(axis=1, keepdims=True), 1.0)

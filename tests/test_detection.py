@@ -168,3 +168,36 @@ def test_class_photo_small_faces() -> None:
     boxes = make_detector("yunet", min_face=20, score_threshold=0.5, max_side=960).detect(image)
     assert 52 <= len(boxes) <= 62  # 57 people, faces ~30-50 px
     assert all(inside(b, image) for b in boxes)
+
+
+def _crowd_frame(patch_height: int, count: int = 40) -> np.ndarray:
+    """A 1280x720 frame of `count` real faces (astronaut head and shoulders) `patch_height` px tall."""
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)[0:260, 120:340]
+    small = cv2.resize(face, (int(220 * patch_height / 260), patch_height), interpolation=cv2.INTER_AREA)
+    frame = np.full((720, 1280, 3), 120, np.uint8)
+    for i in range(count):
+        y, x = 100 + (i // 10) * 120, 60 + (i % 10) * 120
+        frame[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return frame
+
+
+def test_adaptive_scale_stays_coarse_for_large_faces_and_switches_for_small_ones():
+    from engage.detection import AdaptiveScaleDetector
+
+    large = _crowd_frame(220, count=4)
+    detector = make_detector("yunet", max_side=960, fast_side=640, check_every=3)
+    assert isinstance(detector, AdaptiveScaleDetector)
+    assert [len(detector.detect(large)) for _ in range(6)] == [4] * 6
+    assert not detector.escalated
+
+    crowd = _crowd_frame(40)
+    detector = make_detector("yunet", max_side=960, fast_side=640, check_every=3)
+    coarse_only = len(make_detector("yunet", max_side=640).detect(crowd))
+    found = [len(detector.detect(crowd)) for _ in range(4)]
+    assert detector.escalated
+    assert min(found) > coarse_only  # every frame, including the unchecked ones, used the full scale
+
+
+def test_fast_side_zero_or_above_max_side_means_a_single_scale():
+    assert isinstance(make_detector("yunet", max_side=960, fast_side=0), YuNetDetector)
+    assert isinstance(make_detector("haar", max_side=640, fast_side=960), HaarDetector)
