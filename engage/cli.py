@@ -6,11 +6,14 @@ Every EngageError becomes one line and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +39,23 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 DbOption = Annotated[str | None, typer.Option("--db", help="Database file or SQLAlchemy URL (default: user data dir)")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML file overriding config.yaml")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+
+
+@contextlib.contextmanager
+def _on_interrupt(message: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM during a long command: say what was kept, exit 130 (Typer would exit silently)."""
+
+    def terminate(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(f"interrupted: {message}")
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_json(data: Any) -> None:
@@ -80,7 +100,7 @@ def _run_analysis(
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from engage.pipeline import FrameAnalyzer, NoFacesFound, analyze
+    from engage.pipeline import FrameAnalyzer, analyze
     from engage.sources import open_source
 
     source = open_source(source_spec)
@@ -106,10 +126,8 @@ def _run_analysis(
                 media=f"{_fmt_seconds(p.media_seconds)} / {_fmt_seconds(p.duration)}",
             )
 
-        try:
+        with _on_interrupt("the finished minutes are kept and the session is marked partial"):
             result = analyze(source, store, config, analyzer, name=name, new=new, on_progress=on_progress)
-        except NoFacesFound:
-            raise
     elapsed = time.perf_counter() - started
     session = result.session
     if result.skipped_existing:
@@ -340,7 +358,8 @@ def train_command(
                 bar.reset(task, total=steps, epoch=epoch)
             bar.update(task, completed=batch)
 
-        state = train(config, checkpoint_dir, log=bar.console.print, max_steps=max_steps, on_batch=on_batch)
+        with _on_interrupt(f"finished epochs are checkpointed in {checkpoint_dir}; rerun the same command to resume"):
+            state = train(config, checkpoint_dir, log=bar.console.print, max_steps=max_steps, on_batch=on_batch)
     export_run(config, state, checkpoint_dir, out_dir or MODELS_DIR, command, log=err.print)
 
 
@@ -419,6 +438,3 @@ def main() -> None:
     except EngageError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted: finished minutes are kept")
-        sys.exit(130)

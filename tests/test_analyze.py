@@ -157,37 +157,60 @@ def test_locked_database_gives_one_clear_line(clips, db):
     assert "locked" in line
 
 
-def test_kill_9_half_way_keeps_every_finished_minute(tmp_path, db):
-    video = make_clip(tmp_path / "long.mp4", 600, fps=2, size=(640, 360), faces=1)
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """Ten minutes of one real face at 2 frames/s: long enough to stop half-way."""
+    return make_clip(tmp_path_factory.mktemp("long") / "long.mp4", 600, fps=2, size=(640, 360), faces=1)
+
+
+def start_and_wait_for_minutes(video: Path, db: Path, minutes: int) -> subprocess.Popen:
+    """Start `engage analyze` and return once `minutes` minute rows are committed."""
     process = subprocess.Popen(
         [sys.executable, "-m", "engage", "analyze", str(video), "--db", str(db), "--sample-fps", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    try:
-        deadline = time.monotonic() + 240
-        committed = 0
-        while committed < 2 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.5)
-            if db.exists():
-                with sqlite3.connect(db) as con:
-                    try:
-                        committed = con.execute("SELECT count(*) FROM minutes").fetchone()[0]
-                    except sqlite3.OperationalError:
-                        committed = 0
-        assert process.poll() is None, "analysis finished before it could be killed"
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    finally:
-        if process.poll() is None:
-            process.kill()
+    deadline = time.monotonic() + 240
+    committed = 0
+    while committed < minutes and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+        if db.exists():
+            with sqlite3.connect(db) as con:
+                try:
+                    committed = con.execute("SELECT count(*) FROM minutes").fetchone()[0]
+                except sqlite3.OperationalError:
+                    committed = 0
+    assert process.poll() is None, "analysis finished before it could be stopped"
+    return process
+
+
+def committed_minutes(db: Path) -> list[tuple]:
     with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT minute, frames_sampled, faces_total FROM minutes ORDER BY minute").fetchall()
+        return con.execute("SELECT minute, frames_sampled, faces_total FROM minutes ORDER BY minute").fetchall()
+
+
+def test_kill_9_half_way_keeps_every_finished_minute(long_clip, db):
+    process = start_and_wait_for_minutes(long_clip, db, 2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    rows = committed_minutes(db)
     assert len(rows) >= 2
     assert [r[0] for r in rows] == list(range(len(rows)))
     assert all(frames == 120 and faces >= 100 for _, frames, faces in rows)  # complete minutes at 2 fps
     (session,) = json.loads(run("sessions", "--db", str(db), "--json").stdout)
     assert session["status"] == "interrupted" and session["minutes"] == len(rows)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_keeps_finished_minutes_and_marks_the_session_partial(long_clip, db, stop):
+    process = start_and_wait_for_minutes(long_clip, db, 1)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert "interrupted" in stderr
+    (session,) = json.loads(run("sessions", "--db", str(db), "--json").stdout)
+    assert session["status"] == "partial" and session["minutes"] == len(committed_minutes(db)) >= 1
 
 
 def test_image_folder_and_privacy_threshold(tmp_path, db, astronaut_bgr):
