@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-
-def shared_data() -> Path:
-    """Folder holding fer2013.npz and face_detect/ ($ENGAGE_DATA or ../shared/data)."""
-    env = os.environ.get("ENGAGE_DATA")
-    if env:
-        return Path(env) if Path(env).is_dir() else Path(env).parent
-    return REPO.parent / "shared" / "data"
-
-
-def shared_videos() -> Path:
-    return Path(os.environ.get("ENGAGE_VIDEOS") or REPO.parent / "shared" / "videos")
 
 
 def fer_model_path() -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -20,3 +21,25 @@ def data_dir() -> Path:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("ENGAGE_CACHE") or user_cache_dir("engage", appauthor=False))
+
+
+def shared_data_dir() -> Path:
+    """The folder of fer2013.npz and face_detect/: $ENGAGE_DATA (a folder, or a file in it), else ../shared/data."""
+    env = os.environ.get("ENGAGE_DATA")
+    if env:
+        return Path(env) if Path(env).is_dir() else Path(env).parent
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+def shared_videos_dir() -> Path:
+    """The folder holding the shared face clips: $ENGAGE_VIDEOS, else ../shared/videos."""
+    return Path(os.environ.get("ENGAGE_VIDEOS") or REPO_ROOT.parent / "shared" / "videos")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in chunks (videos can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

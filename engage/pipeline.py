@@ -6,7 +6,6 @@ source that fails half-way leaves a `partial` session holding everything finishe
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from engage.config import Config
 from engage.detection import FaceDetector, crop_face, make_detector
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError
+from engage.paths import file_sha256
 from engage.prefetch import prefetch
 from engage.sources import FrameSource, SourceError
 from engage.store import SessionInfo, Store
@@ -75,15 +75,6 @@ class FrameAnalyzer:
         return FrameFaces(frame.timestamp, boxes, probabilities)
 
 
-def file_hash(path: Path) -> str:
-    """sha256 of a file's bytes: the same video under another name is the same session."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def make_aggregator(config: Config) -> MinuteAggregator:
     e = config.engagement
     return MinuteAggregator(
@@ -111,7 +102,8 @@ def analyze(
     Raises SourceError (after marking the session partial) when the source fails half-way, and
     NoFacesFound (after completing the session) when no face was seen at all.
     """
-    content_hash = file_hash(Path(source.uri)) if source.kind == "video" else None
+    # The same video under another name is the same session: identify it by its bytes.
+    content_hash = file_sha256(Path(source.uri)) if source.kind == "video" else None
     if content_hash and not new:
         existing = store.find_by_hash(content_hash)
         if existing is not None and existing.status == "completed":

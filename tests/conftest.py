@@ -11,15 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def shared_data_dir() -> Path:
-    env = os.environ.get("ENGAGE_DATA")
-    if env:
-        return Path(env) if Path(env).is_dir() else Path(env).parent
-    return REPO.parent / "shared" / "data"
-
-
-def shared_videos_dir() -> Path:
-    return Path(os.environ.get("ENGAGE_VIDEOS") or REPO.parent / "shared" / "videos")
+from engage.paths import shared_data_dir, shared_videos_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ def classifier() -> EmotionClassifier:
 @pytest.fixture(scope="module")
 def real_faces(astronaut_bgr) -> np.ndarray:
     """48x48 gray faces: FER2013 test faces when present, else crops of the astronaut photo."""
-    from conftest import shared_data_dir
+    from engage.paths import shared_data_dir
 
     path = shared_data_dir() / "fer2013.npz"
     if path.is_file():

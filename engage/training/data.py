@@ -7,7 +7,6 @@ makes an interrupted run resume on the same data it would have seen.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from engage.emotions import EMOTIONS, FERPLUS_NOT_A_FACE, FERPLUS_TO_FER
 from engage.errors import EngageError
+from engage.paths import shared_data_dir
 
 SPLITS = {"train": "train", "val": "val", "test": "test", "public": "val", "private": "test"}
 
@@ -24,18 +24,9 @@ SPLITS = {"train": "train", "val": "val", "test": "test", "public": "val", "priv
 def default_data_path() -> Path:
     """FER2013 location: $ENGAGE_DATA (a file, or a folder holding fer2013.npz), else ../shared/data."""
     env = os.environ.get("ENGAGE_DATA")
-    if env:
-        path = Path(env)
-        return path / "fer2013.npz" if path.is_dir() else path
-    return Path("..") / "shared" / "data" / "fer2013.npz"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    if env and Path(env).is_file():
+        return Path(env)
+    return shared_data_dir() / "fer2013.npz"
 
 
 @dataclass

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from engage.errors import EngageError
+from engage.paths import file_sha256
 from engage.preprocess import prepare_faces
-from engage.training.data import augment, load_split, sha256, training_targets
+from engage.training.data import augment, load_split, training_targets
 
 
 @dataclass
@@ -186,7 +187,7 @@ def train(
 
 
 def data_checksums(config: TrainConfig) -> dict[str, str]:
-    sums = {config.data.name: sha256(config.data)}
+    sums = {config.data.name: file_sha256(config.data)}
     if config.ferplus:
-        sums[config.ferplus.name] = sha256(config.ferplus)
+        sums[config.ferplus.name] = file_sha256(config.ferplus)
     return sums
