@@ -14,13 +14,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import _common  # noqa: E402
 
+from engage.paths import shared_data_dir  # noqa: E402
+
 
 def main() -> None:
     from engage.classifier import EmotionClassifier
     from engage.training.data import ferplus_majority, load_split
     from engage.training.evaluate import evaluate_split
 
-    data = _common.shared_data() / "fer2013.npz"
+    data = shared_data_dir() / "fer2013.npz"
     votes = data.with_name("ferplus_votes.npz")
     if not data.is_file():
         print(f"FER2013 not found at {data}; set ENGAGE_DATA to the folder holding fer2013.npz")

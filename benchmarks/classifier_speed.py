@@ -21,10 +21,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import _common  # noqa: E402
 import numpy as np  # noqa: E402
 
+from engage.paths import shared_data_dir  # noqa: E402
+
 
 def faces_for_benchmark(n: int) -> np.ndarray:
     """Real FER2013 faces when the data is present, otherwise real face crops from scikit-image."""
-    path = _common.shared_data() / "fer2013.npz"
+    path = shared_data_dir() / "fer2013.npz"
     if path.is_file():
         with np.load(path) as data:
             return data["test_x"][:n]

@@ -50,34 +50,22 @@ class EmotionClassifier:
     labels: tuple[str, ...] = EMOTIONS
 
     def __init__(self, model_path: Path | str | None = None, threads: int = 2, max_batch: int = 64) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
         self.path = Path(model_path) if model_path else DEFAULT_MODEL
         if not self.path.is_file():
             raise EngageError(f"emotion model not found: {self.path} (train one with `engage train`)")
-        if max_batch < 1 or max_batch & (max_batch - 1):
-            raise ValueError("max_batch must be a power of two")
         self.max_batch = max_batch
-        self.threads = threads
         self._model = self.path.read_bytes()
-        # One interpreter per power-of-two batch size, made on first use: re-planning a single
-        # interpreter whenever the face count changes costs more than classifying the faces.
-        self._interpreters: dict[int, tuple] = {}
-        self._interpreter_for(1)
-
-    def _interpreter_for(self, bucket: int) -> tuple:
-        if bucket not in self._interpreters:
-            from ai_edge_litert.interpreter import Interpreter
-
-            try:
-                with _native_stderr_silenced():
-                    interpreter = Interpreter(model_content=self._model, num_threads=self.threads)
-                    index = interpreter.get_input_details()[0]["index"]
-                    interpreter.resize_tensor_input(index, (bucket, INPUT_SIZE, INPUT_SIZE, 1))
-                    interpreter.allocate_tensors()
-            except (ValueError, RuntimeError) as exc:
-                raise EngageError(f"not a LiteRT model: {self.path} ({exc})") from None
-            output = interpreter.get_output_details()[0]["index"]
-            self._interpreters[bucket] = (interpreter, index, output)
-        return self._interpreters[bucket]
+        try:
+            with _native_stderr_silenced():
+                self._interpreter = Interpreter(model_content=self._model, num_threads=threads)
+                self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise EngageError(f"not a LiteRT model: {self.path} ({exc})") from None
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._batch = 1
 
     @property
     def name(self) -> str:
@@ -97,11 +85,11 @@ class EmotionClassifier:
         return out
 
     def _invoke(self, chunk: np.ndarray) -> np.ndarray:
-        count = len(chunk)
-        bucket = 1 << (count - 1).bit_length()
-        interpreter, index, output = self._interpreter_for(bucket)
-        if count < bucket:
-            chunk = np.concatenate([chunk, np.zeros((bucket - count, *chunk.shape[1:]), np.float32)])
-        interpreter.set_tensor(index, chunk)
-        interpreter.invoke()
-        return interpreter.get_tensor(output)[:count]
+        if len(chunk) != self._batch:
+            # Re-planning for a new batch size is cheap (measured: cheaper than padding to a fixed size).
+            self._interpreter.resize_tensor_input(self._input, (len(chunk), INPUT_SIZE, INPUT_SIZE, 1))
+            self._interpreter.allocate_tensors()
+            self._batch = len(chunk)
+        self._interpreter.set_tensor(self._input, chunk)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output)
