@@ -19,9 +19,11 @@ from typing import Annotated, Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from engage.errors import EngageError
 
@@ -95,6 +97,34 @@ def _mean_engagement(minutes) -> float | None:
     return sum(values) / weights if weights else None
 
 
+@contextlib.contextmanager
+def _sheets_mirror(config, store) -> Iterator[Any]:
+    """Mirror new minutes to Google Sheets from a background thread while a command runs (sheets.mirror).
+
+    Google being slow or down never slows or fails the command: what is not sent stays queued.
+    """
+    from engage.sheets import mirror_from_config
+
+    try:
+        mirror = mirror_from_config(config, store, on_event=lambda message: err.print(f"sheets: {message}"))
+    except Exception as exc:  # the analysis matters more than its mirror
+        err.print(f"sheets: mirror not started ({exc}); `engage export sheets` sends the minutes later")
+        mirror = None
+    if mirror is None:
+        yield None
+        return
+    mirror.start()
+    try:
+        yield mirror  # `engage record` wakes it after each minute
+    finally:
+        report = mirror.stop(timeout=15.0)
+        if report.pending_minutes or report.last_error:
+            err.print(
+                f"sheets: {report.pending_minutes} minute(s) of {report.pending_sessions} session(s) stay queued "
+                "for Google Sheets; `engage export sheets` sends them (`--status` lists them)"
+            )
+
+
 def _run_analysis(
     source_spec: str, config, store, name: str | None, new: bool, as_json: bool, db: str | None = None
 ) -> None:
@@ -115,7 +145,11 @@ def _run_analysis(
         TimeRemainingColumn(),
     ]
     total = source.duration or None
-    with source, Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+    with (
+        source,
+        _sheets_mirror(config, store),
+        Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar,
+    ):
         task = bar.add_task(f"analysing {source.name}", total=total, media="0:00", faces=0)
 
         def on_progress(p) -> None:
@@ -182,6 +216,156 @@ def demo_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     clip = demo_clip_path()
     err.print(f"analysing the demo clip {clip} (a man talking on a car phone, 4 s)")
     _run_analysis(str(clip), config, store, "demo: carphone", False, as_json, db)
+
+
+@app.command("record")
+def record_command(
+    camera: Annotated[int | None, typer.Option("--camera", help="Camera index (default 0)", min=0)] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Stream URL, camera:N, or a video file played at real-time pace")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Session name (default: the camera or source name)")] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C)", min=0.001)
+    ] = None,
+    preview: Annotated[bool, typer.Option("--preview", help="Show a window with the faces and their emotions")] = False,
+    speed: Annotated[
+        float, typer.Option("--speed", help="File sources only: play this many times faster than real time", min=0.01)
+    ] = 1.0,
+    db: DbOption = None,
+    sample_fps: Annotated[float | None, typer.Option("--sample-fps", help="Frames analysed per second")] = None,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a live class from a camera or stream; each minute is committed as it closes. Ctrl-C stops."""
+    from engage.pipeline import FrameAnalyzer
+    from engage.recorder import Recorder, ScaledClock, open_live_input, open_preview, stop_on_signals
+
+    config, store = _setup(config_file, database=db, sample_fps=sample_fps)
+    live = open_live_input(camera, source, timeout=config.recorder.stream_timeout_s)
+    if speed != 1.0 and live.kind != "file-realtime":
+        live.release()
+        raise EngageError("--speed only applies to a video file given with --source")
+    analyzer = FrameAnalyzer(config)
+    window = open_preview(f"engage: {name or live.name}", err.print) if preview else None
+    status_line = _RecordStatusLine()
+    with _sheets_mirror(config, store) as mirror:
+        recorder = Recorder(
+            live,
+            store,
+            config,
+            analyzer,
+            name=name,
+            duration=duration,
+            clock=ScaledClock(speed) if speed != 1.0 else None,
+            preview=window,
+            on_status=status_line.update,
+            on_minute=status_line.minute,
+            mirror=mirror,
+        )
+        err.print(f"recording {live.name} at {config.sample_fps:g} frames/s into {store.url}: Ctrl-C to stop")
+        with status_line, _on_interrupt("the closed minutes are kept"), stop_on_signals(recorder):
+            result = recorder.run()
+    session = result.session
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        engagement = _mean_engagement(store.minutes(session.id))
+        out.print(
+            f"session #{session.id} '{session.name}' {session.status} ({result.stop_reason}): "
+            f"{_fmt_seconds(result.elapsed_s)} recorded, {result.minutes} minute(s), {result.frames}/{result.intended} "
+            f"frames sampled ({result.achieved_fps:.2f}/s of {config.sample_fps:g}/s, {result.dropped} dropped), "
+            f"{result.faces} faces, mean engagement {'n/a' if engagement is None else f'{engagement:.2f}'}"
+        )
+        for gap in result.gaps:
+            err.print(gap.describe())
+    if result.error:
+        err.print(f"[red]error:[/red] {result.error}; session #{session.id} marked partial")
+    db_flag = f" --db {shlex.quote(db)}" if db else ""
+    err.print(f"next: engage show {session.id}{db_flag}   |   engage export {session.id} --format csv{db_flag}")
+    if result.error:
+        raise typer.Exit(1)
+
+
+class _RecordStatusLine:
+    """`engage record`'s live line on a terminal (elapsed, minutes, faces, rate, drops); a line a minute otherwise."""
+
+    def __init__(self) -> None:
+        from rich.live import Live
+
+        self._live = Live("", console=err, transient=True, refresh_per_second=4) if err.is_terminal else None
+
+    def __enter__(self) -> _RecordStatusLine:
+        if self._live is not None:
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def update(self, s) -> None:
+        if self._live is None:
+            return
+        engagement = "n/a" if s.engagement_now is None else f"{s.engagement_now:.2f}"
+        state = "" if s.state == "recording" else f"  [yellow]{s.state}[/yellow]"
+        self._live.update(
+            f"[bold]rec[/bold] {_fmt_seconds(s.elapsed_s)}  minutes {s.minutes}  faces {s.faces_now}  "
+            f"engagement {engagement}  {s.achieved_fps:.2f}/{s.sample_fps:g} frames/s  dropped {s.dropped}{state}"
+        )
+
+    def minute(self, m) -> None:
+        engagement = "suppressed" if m.engagement is None else f"engagement {m.engagement:.2f}"
+        line = f"minute {m.minute + 1} closed: {m.frames_sampled}/{m.frames_expected} frames, "
+        line += f"{m.faces_mean:.1f} faces, {engagement}"
+        (self._live.console if self._live is not None else err).print(line)
+
+
+@app.command("batch")
+def batch_command(
+    paths: Annotated[list[str], typer.Argument(help="Video files, folders (searched recursively) or globs")],
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Local worker processes (default: the cores)")
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="Dask scheduler address, e.g. tcp://host:8786, instead of local")
+    ] = None,
+    name_pattern: Annotated[
+        str,
+        typer.Option("--name-pattern", help="Session name: {stem} {name} {suffix} {parent} {folder} {index} {date}"),
+    ] = "{stem}",
+    db: DbOption = None,
+    sample_fps: Annotated[float | None, typer.Option("--sample-fps", help="Frames analysed per media second")] = None,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Analyse many videos in parallel (local cores or a Dask cluster); reruns skip finished ones."""
+    from engage.batch import run_batch
+    from engage.batch_progress import RichBatchProgress, results_table, summary_line
+
+    config, store = _setup(config_file, database=db, sample_fps=sample_fps)
+    with (
+        _on_interrupt("finished videos are kept; the running ones are marked partial and redone by the next run"),
+        _sheets_mirror(config, store) as mirror,
+        RichBatchProgress(err) as progress,
+    ):
+        report = run_batch(
+            paths,
+            config,
+            store,
+            workers=workers,
+            cluster=cluster,
+            name_pattern=name_pattern,
+            observer=progress,
+            mirror=mirror,
+        )
+    if as_json:
+        _print_json([r.to_dict() for r in report.results])
+    else:
+        out.print(results_table(report))
+    err.print(summary_line(report))
+    if report.failures:
+        raise EngageError(f"{len(report.failures)} of {len(report.results)} file(s) failed: see the table above")
 
 
 @app.command("sessions")
@@ -254,7 +438,26 @@ def show_command(
     out.print(table)
 
 
-@app.command("export")
+class _ExportGroup(TyperGroup):
+    """`engage export SESSION --format ...` keeps working: a first argument that is not a subcommand goes to `file`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["file", *args]
+        return super().parse_args(ctx, args)
+
+
+export_app = typer.Typer(
+    cls=_ExportGroup,
+    no_args_is_help=True,
+    subcommand_metavar="SESSION --format csv|parquet|json | sheets [SESSION...] | file SESSION",
+    help="Export sessions: `engage export SESSION --format csv|parquet|json` writes a file (the `file` command); "
+    "`engage export sheets SESSION...` mirrors them to Google Sheets.",
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("file")
 def export_command(
     session: Annotated[str, typer.Argument(help="Session id or name")],
     format: Annotated[str, typer.Option("--format", help="csv, parquet or json")] = "csv",
@@ -271,6 +474,67 @@ def export_command(
     written = export_session(store, info, format, output)
     if written:
         err.print(f"wrote {written}")
+
+
+@export_app.command("sheets")
+def export_sheets_command(
+    sessions: Annotated[
+        list[str] | None,
+        typer.Argument(help="Session ids or names (none: send what is queued)", show_default=False, metavar="SESSION"),
+    ] = None,
+    spreadsheet: Annotated[
+        str | None, typer.Option("--spreadsheet", help="Spreadsheet key or URL (default: sheets.spreadsheet)")
+    ] = None,
+    worksheet: Annotated[
+        str | None, typer.Option("--worksheet", help="Worksheet for the minutes (default: sheets.worksheet)")
+    ] = None,
+    status: Annotated[bool, typer.Option("--status", help="Show what is queued for Google Sheets")] = False,
+    db: DbOption = None,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export sessions to Google Sheets (one row per session-minute, updated in place), with what is queued."""
+    from engage import sheets
+
+    config, store = _setup(config_file, database=db)
+    if status:
+        summary = sheets.outbox_summary(store)
+        if as_json:
+            _print_json({"spreadsheet": config.sheets.spreadsheet, "mirror": config.sheets.mirror, **summary})
+            return
+        target = config.sheets.spreadsheet or "none set (sheets.spreadsheet)"
+        out.print(f"spreadsheet: {target}; background mirror {'on' if config.sheets.mirror else 'off'}")
+        if not summary["sessions"]:
+            out.print("nothing queued: Google Sheets has every minute")
+            return
+        table = Table("id", "session", "minutes queued", "summary", "queued since (UTC)", "attempts", "last error")
+        for row in summary["sessions"]:
+            table.add_row(
+                str(row["session_id"]),
+                row["name"],
+                str(row["minutes"]),
+                "yes" if row["summary"] else "",
+                row["queued_since"][:16].replace("T", " "),
+                str(row["attempts"]),
+                (row["last_error"] or "")[:80],
+            )
+        out.print(table)
+        return
+    infos = [store.get_session(int(s) if s.isdigit() else s) for s in sessions or []]
+    result = sheets.export_sessions(store, infos, config.sheets, spreadsheet=spreadsheet, worksheet=worksheet)
+    for warning in result.warnings:
+        err.print(f"warning: {warning}")
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    if not result.sessions:
+        out.print("nothing to send: no session given and nothing queued")
+        return
+    out.print(
+        f"exported {len(result.sessions)} session(s) to '{result.title}' ({result.url}): "
+        f"{result.rows_appended} row(s) added, {result.rows_updated} updated, "
+        f"{sum(result.requests.values())} request(s)"
+    )
 
 
 @app.command("purge")
@@ -400,20 +664,46 @@ def evaluate_command(
 def classify_command(
     paths: Annotated[list[Path], typer.Argument(help="Image files")],
     whole_image: Annotated[bool, typer.Option("--whole-image", help="Treat each image as one face crop")] = False,
+    annotate: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotate", metavar="OUT_DIR", help="Also write each image with faces boxed and labelled, and charts"
+        ),
+    ] = None,
     config_file: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Detect and classify the faces in photos; prints every emotion's probability per face."""
     from engage.config import load_config
-    from engage.photos import classify_images
+    from engage.photos import NO_FACE_HINT, classify_images
 
     config = load_config(config_file)
+    taken: set[Path] = set()
+    if annotate is not None:
+        if annotate.exists() and not annotate.is_dir():
+            raise EngageError(f"--annotate needs a folder, but {annotate} is a file")
+        try:
+            annotate.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EngageError(f"cannot create the folder {annotate}: {exc.strerror}") from None
     failures = 0
-    for result in classify_images(paths, config, whole_image=whole_image):
+    for result in classify_images(paths, config, whole_image=whole_image, keep_images=annotate is not None):
         if result.error:
             failures += 1
             err.print(f"[red]error:[/red] {result.path}: {result.error}")
             continue
+        if not result.faces:
+            err.print(f"{result.path}: {NO_FACE_HINT.format(min_face=config.detector.min_face)}")
+        if annotate is not None and result.image is not None:
+            from engage.annotate import annotation_paths, write_annotations
+
+            annotated, panel = annotation_paths(annotate, Path(result.path), taken)
+            try:
+                write_annotations(result.image, result.faces, annotated, panel)
+            except OSError as exc:
+                raise EngageError(f"cannot write to {annotate}: {exc.strerror}") from None
+            err.print(f"wrote {annotated} and {panel}")
+            result.image = None
         if as_json:
             sys.stdout.write(json.dumps(result.to_dict()) + "\n")
             continue
@@ -425,6 +715,28 @@ def classify_command(
             )
     if failures:
         raise EngageError(f"{failures} of {len(paths)} file(s) could not be classified")
+
+
+@app.command("dashboard")
+def dashboard_command(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to serve on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 8050)", min=1, max=65535)] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Serve the read-only dashboard of the sessions in a web browser. Ctrl-C stops it."""
+    from engage.config import load_config
+
+    # No _setup(): the dashboard never writes (no purge, no marking), and a missing database is not created.
+    flags = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    config = load_config(config_file, {"database": db, "dashboard": flags or None})
+    try:
+        from dashboards.app import check_bind, serve
+    except ImportError as exc:
+        raise EngageError(f"the dashboard needs Dash ({exc.name or exc}): pip install engage") from exc
+    check_bind(host or config.dashboard.host, config)
+    with _on_interrupt("dashboard stopped"):
+        serve(config, db=db)
 
 
 @app.callback()

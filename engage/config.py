@@ -58,6 +58,43 @@ class PrivacyConfig(_Section):
     retention_days: int = Field(365, ge=0)
 
 
+class RecorderConfig(_Section):
+    """`engage record` (engage.recorder)."""
+
+    reconnect_s: float = Field(120.0, ge=0, le=86400)
+    stream_timeout_s: float = Field(10.0, gt=0, le=600)
+
+
+class SheetsConfig(_Section):
+    """Google Sheets export and mirror (engage.sheets)."""
+
+    spreadsheet: str | None = None  # key or URL of a spreadsheet shared with the service account
+    worksheet: str = Field("engage minutes", min_length=1, max_length=100)
+    summary_worksheet: str = Field("engage sessions", min_length=1, max_length=100)
+    layout: Literal["table", "per_session"] = "table"
+    credentials: str | None = None  # service-account or OAuth client JSON; None: $GOOGLE_APPLICATION_CREDENTIALS
+    mirror: bool = False
+    interval_s: float = Field(15.0, ge=1, le=3600)
+    writes_per_minute: int = Field(50, ge=1, le=300)
+    reads_per_minute: int = Field(50, ge=1, le=300)
+    max_retries: int = Field(5, ge=0, le=10)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+
+
+class DashboardConfig(_Section):
+    host: str = "127.0.0.1"  # anything but loopback needs username and password
+    port: int = Field(8050, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None  # best set through ENGAGE_DASHBOARD__PASSWORD, not in a file
+    refresh_seconds: float = Field(5.0, gt=0)
+
+    @field_validator("username", "password", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        # ENGAGE_DASHBOARD__PASSWORD=1234 arrives parsed as a number.
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
 class Config(_Section):
     sample_fps: float = Field(1.0, gt=0, le=60)
     database: str | None = None
@@ -65,6 +102,9 @@ class Config(_Section):
     classifier: ClassifierConfig = ClassifierConfig()
     engagement: EngagementConfig = EngagementConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    recorder: RecorderConfig = RecorderConfig()
+    sheets: SheetsConfig = SheetsConfig()
+    dashboard: DashboardConfig = DashboardConfig()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -355,6 +355,12 @@ class _LiveSource(_Source):
     def _describe(self) -> str:
         raise NotImplementedError
 
+    def open_capture(self) -> cv2.VideoCapture:
+        """The OpenCV capture itself, opened again if it was closed (engage.recorder reads it in its own thread)."""
+        if self._capture is None:
+            self._capture = self._open_capture()
+        return self._capture
+
     def frames(self, sample_fps: float) -> Iterator[Frame]:
         """Yield frames timed in seconds since frames() started; SourceReadError when the source stops.
 

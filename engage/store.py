@@ -36,6 +36,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    case,
     create_engine,
     delete,
     event,
@@ -54,7 +55,7 @@ from engage.errors import EngageError
 from engage.metrics import MinuteMetrics
 from engage.paths import MIGRATIONS_DIR, data_dir
 
-KINDS: tuple[str, ...] = ("video", "images", "camera", "stream")
+KINDS: tuple[str, ...] = ("video", "images", "camera", "stream", "file-realtime")  # the last: `record --source FILE`
 STATUSES: tuple[str, ...] = ("running", "completed", "partial", "failed", "interrupted")
 FINAL_STATUSES: tuple[str, ...] = STATUSES[1:]
 DEFAULT_BUSY_TIMEOUT_S = 5.0
@@ -168,6 +169,37 @@ class MinuteRow(Base):
     engagement_high: Mapped[float | None] = mapped_column(Float)
     engagement_nominal: Mapped[float | None] = mapped_column(Float)
     engagement_low: Mapped[float | None] = mapped_column(Float)
+
+
+class SheetsOutboxRow(Base):
+    """A minute (or, with minute None, a session's summary) not yet mirrored to Google Sheets (engage.sheets).
+
+    Written in the same transaction as the minute itself, so a crash never loses a pending mark; deleted
+    once the spreadsheet holds the row. A minute rewritten while being mirrored gets a newer row.
+    """
+
+    __tablename__ = "sheets_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    minute: Mapped[int | None] = mapped_column(Integer)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+sheets_outbox_table = SheetsOutboxRow.__table__
+
+
+def _queue_for_sheets(session: Session, session_id: int, minute: int | None) -> None:
+    """Mark a minute (None: the session summary) pending for the Sheets mirror, inside the caller's transaction.
+
+    Every Store method that writes minutes or changes a session must call this in its own transaction.
+    """
+    session.execute(
+        sheets_outbox_table.insert().values(session_id=session_id, minute=minute, queued_at=utcnow(), attempts=0)
+    )
 
 
 MEAN_COLUMNS: dict[str, str] = {e: f"p_{e}" for e in EMOTIONS}
@@ -646,6 +678,7 @@ class Store:
                     )
                 )
                 session.execute(minutes_table.insert().values(values))
+            _queue_for_sheets(session, session_id, values["minute"])
 
     @_translated
     def finish_session(
@@ -670,6 +703,7 @@ class Store:
             result = session.execute(update(SessionRow).where(SessionRow.id == session_id).values(**values))
             if result.rowcount == 0:
                 raise EngageError(f"no session {session_id}; run `engage sessions` to list them")
+            _queue_for_sheets(session, session_id, None)
 
     @_translated
     def delete_session(self, ref: int | str) -> None:
@@ -717,6 +751,7 @@ class Store:
             for row in stale:
                 row.status = "interrupted"
                 row.status_detail = f"process {row.pid} on {row.host} ended before the session finished"
+                _queue_for_sheets(session, row.id, None)
             return len(stale)
 
     # -- reading
@@ -771,6 +806,102 @@ class Store:
                 select(minutes_table).where(minutes_table.c.session_id == session_id).order_by(minutes_table.c.minute)
             )
             return [row_to_minute(row._mapping) for row in rows]
+
+    @_translated
+    def overview(self, buckets: int = 12) -> list[SessionSummary]:
+        """Every session with its per-minute figures summed up, newest first, in two queries (no N+1).
+
+        Each summary carries an engagement sparkline: the session cut into `buckets` equal parts of its
+        stored minutes (fewer for a shorter session), each the face-weighted mean engagement of the part
+        (None where every minute of the part was suppressed).
+        """
+        m = minutes_table.c
+        has_engagement = m.engagement.is_not(None)
+        weighted = func.sum(case((has_engagement, m.engagement * m.faces_total)))
+        weight = func.sum(case((has_engagement, m.faces_total)))
+        per_session = (
+            select(
+                m.session_id,
+                func.count().label("n"),
+                func.max(m.minute).label("last_minute"),
+                func.sum(m.faces_total).label("faces_total"),
+                func.sum(m.frames_sampled).label("frames"),
+                func.max(m.faces_max).label("faces_max"),
+                func.sum(case((m.suppressed, 1), else_=0)).label("suppressed"),
+                (weighted / func.nullif(weight, 0)).label("engagement"),
+            )
+            .group_by(m.session_id)
+            .subquery()
+        )
+        sessions = SessionRow.__table__
+        wanted = [c for c in sessions.c if c.name not in ("pid", "host", "created_at")]
+        query = (  # Core rows, not ORM objects: a thousand sessions load several times faster
+            select(*wanted, *[c for c in per_session.c if c.name != "session_id"])
+            .outerjoin(per_session, per_session.c.session_id == sessions.c.id)
+            .order_by(sessions.c.started_at.desc(), sessions.c.id.desc())
+        )
+        bucket = ((m.minute * buckets) // (per_session.c.last_minute + 1)).label("bucket")
+        spark_query = (
+            select(m.session_id, bucket, (weighted / func.nullif(weight, 0)).label("engagement"))
+            .join(per_session, per_session.c.session_id == m.session_id)
+            .group_by(m.session_id, bucket)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+            parts: dict[int, dict[int, float | None]] = {}
+            for session_id, b, value in connection.execute(spark_query).all():
+                parts.setdefault(session_id, {})[int(b)] = _float_or_none(value)
+        # A session shorter than `buckets` minutes has one part per minute.
+        sparks = {sid: [p[b] for b in sorted(p)] for sid, p in parts.items()}
+        summaries = []
+        for row in rows:
+            info = _session_info(row, row.n or 0)  # type: ignore[arg-type]  # a Row has SessionRow's fields
+            frames = row.frames or 0
+            summaries.append(
+                SessionSummary(
+                    session=info,
+                    last_minute=row.last_minute,
+                    faces_total=row.faces_total or 0,
+                    faces_mean=(row.faces_total or 0) / frames if frames else None,
+                    faces_max=row.faces_max,
+                    suppressed_minutes=row.suppressed or 0,
+                    mean_engagement=_float_or_none(row.engagement),
+                    sparkline=sparks.get(info.id, []),
+                )
+            )
+        return summaries
+
+
+@dataclass
+class SessionSummary:
+    """A session with its minutes summed up, for overviews (Store.overview)."""
+
+    session: SessionInfo
+    last_minute: int | None  # highest stored minute (0-based); None without minutes
+    faces_total: int  # face detections over all minutes
+    faces_mean: float | None  # mean faces per sampled frame over the session (the typical class size seen)
+    faces_max: int | None
+    suppressed_minutes: int  # minutes without emotion figures (privacy.min_faces)
+    mean_engagement: float | None  # face-weighted mean engagement of the unsuppressed minutes
+    sparkline: list[float | None]  # engagement in equal parts of the session (see Store.overview)
+
+
+def open_store_read_only(url_or_path: str | Path | None = None, *, busy_timeout: float = 1.0) -> Store:
+    """Open an existing store for reading only: never creates, migrates or writes anything.
+
+    A SQLite file is opened with mode=ro (a write fails with "database is read-only"); a missing file is an
+    EngageError, not a new empty database. Other databases are opened as given, without migrating.
+    """
+    url = resolve_url(url_or_path)
+    path = _sqlite_file(url)
+    if path is not None:
+        if not path.is_file():
+            raise EngageError(f"no database at {path}")
+        url = URL.create("sqlite", database=f"file:{path.resolve()}", query={"mode": "ro", "uri": "true"})
+    store = Store(url.render_as_string(hide_password=False), busy_timeout=busy_timeout, upgrade=False)
+    if path is not None:
+        store.location = str(path)
+    return store
 
 
 def open_store(url_or_path: str | Path | None = None, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S) -> Store:

@@ -14,6 +14,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from engage.paths import shared_data_dir, shared_videos_dir  # noqa: E402
 
 
+# Browser tests (tests/test_dashboard.py) run dash.testing's dash_duo on Debian's Chromium, headless unless
+# ENGAGE_TEST_HEADED=1, so the README's plain `python3 -m pytest` needs no extra flags.
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config.option, "headless") and not os.environ.get("ENGAGE_TEST_HEADED"):
+        config.option.headless = True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_setup_options():
+    """The one Options object dash.testing starts Chrome with."""
+    import shutil
+
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser") or ""
+    options.add_argument("--disable-background-networking")
+    options.add_argument("--window-size=1400,1000")
+    return options
+
+
 @pytest.fixture(scope="session")
 def fer2013() -> Path:
     path = shared_data_dir() / "fer2013.npz"

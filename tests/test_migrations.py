@@ -19,7 +19,8 @@ from engage.errors import EngageError
 from engage.store import Base, Store, alembic_config
 
 INITIAL = "c5a1f0e2b9d4"
-HEAD = "7b3e9d14a2f6"
+STATUS_DETAIL = "7b3e9d14a2f6"
+HEAD = "d4e8a2c61f35"  # sheets_outbox
 
 SESSION_COLUMNS = {
     "id",
@@ -69,7 +70,7 @@ def url_of(path: Path) -> str:
 def test_revision_chain() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert script.get_heads() == [HEAD]
-    assert [r.revision for r in script.walk_revisions()] == [HEAD, INITIAL]
+    assert [r.revision for r in script.walk_revisions()] == [HEAD, STATUS_DETAIL, INITIAL]
     assert script.get_revision(INITIAL).down_revision is None
 
 
@@ -79,8 +80,19 @@ def test_upgrade_empty_to_head(tmp_path: Path) -> None:
         assert store.current_revision() == store.head_revision() == HEAD
         store.upgrade()  # already there: a no-op
     insp = inspect(create_engine(url_of(path)))
-    assert set(insp.get_table_names()) == {"alembic_version", "sessions", "minutes"}
+    assert set(insp.get_table_names()) == {"alembic_version", "sessions", "minutes", "sheets_outbox"}
     assert {c["name"] for c in insp.get_columns("sessions")} == SESSION_COLUMNS
+    assert {c["name"] for c in insp.get_columns("sheets_outbox")} == {
+        "id",
+        "session_id",
+        "minute",
+        "queued_at",
+        "attempts",
+        "last_attempt_at",
+        "last_error",
+    }
+    (outbox_fk,) = insp.get_foreign_keys("sheets_outbox")
+    assert (outbox_fk["referred_table"], outbox_fk["options"].get("ondelete")) == ("sessions", "CASCADE")
     assert {c["name"] for c in insp.get_columns("minutes")} == MINUTE_COLUMNS
     nullable = {c["name"]: c["nullable"] for c in insp.get_columns("minutes")}
     assert all(nullable[f"p_{e}"] and nullable[f"top_{e}"] for e in EMOTIONS)
@@ -218,3 +230,34 @@ def test_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
     assert errors == []
     with Store(path) as store:
         assert store.current_revision() == HEAD
+
+
+def test_upgrade_from_status_detail_adds_an_empty_outbox_and_queues_new_minutes(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    command.upgrade(alembic_config(url_of(path)), STATUS_DETAIL)
+    with sqlite3.connect(path) as con:
+        assert "sheets_outbox" not in {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        con.execute(
+            "INSERT INTO sessions (id, name, source, kind, started_at, status, sample_fps, model, config_json,"
+            " created_at) VALUES (1, 'old', 'old.mp4', 'video', '2026-01-05 09:00:00.000000', 'completed',"
+            " 1.0, 'm', '{}', '2026-01-05 09:00:00.000000')"
+        )
+        con.execute(
+            "INSERT INTO minutes (session_id, minute, start_s, end_s, frames_sampled, frames_expected, faces_total,"
+            " faces_mean, faces_max, suppressed) VALUES (1, 0, 0.0, 59.0, 60, 60, 60, 1.0, 1, 0)"
+        )
+    con.close()
+    with Store(path) as store:
+        assert store.current_revision() == HEAD
+        assert store.get_session(1).minutes == 1
+        with store.engine.connect() as connection:
+            # Old minutes are not queued (export them with `engage export sheets`); new writes are.
+            assert connection.exec_driver_sql("SELECT count(*) FROM sheets_outbox").scalar() == 0
+        store.finish_session(1, "completed")
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT session_id, minute FROM sheets_outbox").all() == [(1, None)]
+        store.downgrade(STATUS_DETAIL)
+        assert store.current_revision() == STATUS_DETAIL
+        assert store.get_session(1).minutes == 1
+    insp = inspect(create_engine(url_of(path)))
+    assert "sheets_outbox" not in insp.get_table_names()

@@ -1,0 +1,125 @@
+"""One session minute by minute: emotions, engagement, faces, dominant emotions; live while recording."""
+
+from __future__ import annotations
+
+import dash
+import flask
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboards.app import data_source
+from dashboards.components import code_spans, empty_state
+from dashboards.views import session_csv, session_view, sheets_status
+
+dash.register_page(__name__, path_template="/session/<session_id>", name="Session", title="engage — session", order=90)
+
+GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def _graph(graph_id: str, height: int) -> dcc.Graph:
+    return dcc.Graph(id=graph_id, config=GRAPH_CONFIG, style={"height": f"{height}px"})
+
+
+def layout(session_id: str | None = None, **_query: str) -> html.Div:
+    source = data_source()
+    configured, spreadsheet = sheets_status(source.config)
+    sheets_text = (
+        f"Mirrored to Google Sheets (spreadsheet {spreadsheet}) with `engage export sheets {session_id}`."
+        if configured
+        else f"To mirror this session to Google Sheets, set `sheets.spreadsheet` in config.yaml, then run "
+        f"`engage export sheets {session_id}`."
+    )
+    return html.Div(
+        [
+            dcc.Store(id="session-id", data=session_id),
+            dcc.Interval(id="session-refresh", interval=flask.current_app.config["ENGAGE_REFRESH_MS"], disabled=True),
+            dcc.Link("← All sessions", href="/", className="back"),
+            html.H1(id="session-title", children=f"Session {session_id}"),
+            html.Div(id="session-live", className="live"),
+            html.Dl(id="session-facts", className="facts"),
+            html.Div(id="session-message"),
+            html.Div(
+                id="session-charts",
+                children=[
+                    _graph("emotion-timeline", 380),
+                    _graph("engagement-timeline", 340),
+                    html.Div(
+                        [_graph("faces-timeline", 320), _graph("dominant-emotions", 320)], className="two-columns"
+                    ),
+                ],
+            ),
+            html.Section(
+                [
+                    html.H2("Export"),
+                    html.Button("Download per-minute data (CSV)", id="csv-button", className="button"),
+                    dcc.Download(id="csv-download"),
+                    html.P(code_spans(sheets_text), id="sheets-hint", className="hint"),
+                    html.P(
+                        code_spans(f"The same CSV from a terminal: `engage export {session_id} --format csv`."),
+                        className="hint",
+                    ),
+                ],
+                className="export",
+            ),
+        ]
+    )
+
+
+@callback(
+    Output("session-title", "children"),
+    Output("session-facts", "children"),
+    Output("session-message", "children"),
+    Output("session-charts", "style"),
+    Output("emotion-timeline", "figure"),
+    Output("engagement-timeline", "figure"),
+    Output("faces-timeline", "figure"),
+    Output("dominant-emotions", "figure"),
+    Output("session-refresh", "disabled"),
+    Output("session-live", "children"),
+    Input("session-refresh", "n_intervals"),
+    Input("session-id", "data"),
+)
+def update_session(_n: int | None, session_id: str | None):
+    view = session_view(data_source(), session_id)
+    message = empty_state(view.message) if view.message else None
+    if view.info is None:
+        empty = {"data": [], "layout": {}}
+        return "Session not found", [], message, {"display": "none"}, empty, empty, empty, empty, True, None
+    facts = []
+    for term, value in view.facts:
+        facts += [html.Dt(term), html.Dd(value)]
+    no_faces = not view.minutes or not any(m.faces_total for m in view.minutes)
+    live = (
+        html.Span(
+            f"● Recording — this page updates itself every {flask.current_app.config['ENGAGE_REFRESH_MS'] / 1000:g} s",
+            className="live-badge",
+        )
+        if view.live
+        else None
+    )
+    f = view.figures
+    return (
+        view.info.name,
+        facts,
+        message,
+        {"display": "none"} if no_faces else {},
+        f["emotions"],
+        f["engagement"],
+        f["faces"],
+        f["dominant"],
+        not view.live,
+        live,
+    )
+
+
+@callback(
+    Output("csv-download", "data"),
+    Input("csv-button", "n_clicks"),
+    State("session-id", "data"),
+    prevent_initial_call=True,
+)
+def download_csv(_clicks: int | None, session_id: str | None):
+    found = session_csv(data_source(), session_id)
+    if found is None:
+        return dash.no_update
+    filename, text = found
+    return {"content": text, "filename": filename, "type": "text/csv"}

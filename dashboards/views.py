@@ -1,0 +1,258 @@
+"""What each page shows, computed from the database: the server side of every callback, kept out of the page
+modules so it can be timed (benchmarks/dashboard_speed.py) and tested without a browser."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from dashboards import figures
+from dashboards.data import DataSource, Unavailable
+from engage.errors import EngageError
+from engage.metrics import MinuteMetrics
+from engage.store import SessionInfo, SessionSummary, minute_to_dict
+
+SPARK_LEVELS = "▁▂▃▄▅▆▇█"
+LIVE_STATUSES = ("running",)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """Engagement 0..1 as block characters; a part with no figures (privacy) is a dot."""
+    top = len(SPARK_LEVELS) - 1
+    return "".join("·" if v is None else SPARK_LEVELS[max(0, min(top, round(v * top)))] for v in values)
+
+
+def session_seconds(info: SessionInfo, last_minute: int | None) -> float | None:
+    """The media duration, else the time the stored minutes cover."""
+    if info.media_duration_s:
+        return info.media_duration_s
+    return (last_minute + 1) * 60.0 if last_minute is not None else None
+
+
+# ------------------------------------------------------------------------------------------ overview
+
+
+@dataclass
+class OverviewView:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    figure: dict[str, Any] | None = None
+    message: Unavailable | None = None
+    total: int = 0  # sessions in the database (before the date filter)
+
+
+def _day(value: str | date | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def overview_row(s: SessionSummary) -> dict[str, Any]:
+    info = s.session
+    seconds = session_seconds(info, s.last_minute)
+    name = info.name.replace("[", "\\[").replace("]", "\\]")
+    return {
+        "id": info.id,
+        "session": f"[{name}](/session/{info.id})",
+        "date": info.started_at.strftime("%Y-%m-%d %H:%M"),
+        "duration": fmt_duration(seconds),
+        "minutes": round(seconds / 60, 1) if seconds is not None else None,
+        "source": info.source,
+        "engagement": round(s.mean_engagement, 2) if s.mean_engagement is not None else None,
+        "trend": sparkline(s.sparkline) if s.sparkline else "",
+        "faces": round(s.faces_mean, 1) if s.faces_mean is not None else None,
+        "status": info.status,
+    }
+
+
+def overview_view(source: DataSource, start_date: str | date | None = None, end_date: str | date | None = None):
+    """The overview table rows and chart for the sessions started between the two days (inclusive)."""
+    store = source.store()
+    if isinstance(store, Unavailable):
+        return OverviewView(message=store)
+    try:
+        summaries = store.overview()
+    except EngageError as exc:
+        return OverviewView(message=Unavailable("Cannot read the database", f"{exc}."))
+    if not summaries:
+        return OverviewView(
+            message=Unavailable(
+                "No sessions yet",
+                f"The database {source.location} is empty. Analyse a lecture with `engage analyze lecture.mp4`, "
+                "record one live with `engage record`, or try `engage demo`; it appears here on reload.",
+            )
+        )
+    first, last = _day(start_date), _day(end_date)
+    chosen = [
+        s
+        for s in summaries
+        if (first is None or s.session.started_at.date() >= first)
+        and (last is None or s.session.started_at.date() <= last)
+    ]
+    band = source.config.engagement
+    figure = figures.sessions_scatter(
+        [(s.session.id, s.session.name, s.session.started_at, s.mean_engagement) for s in chosen],
+        band.low_band,
+        band.high_band,
+    )
+    view = OverviewView(rows=[overview_row(s) for s in chosen], figure=figure, total=len(summaries))
+    if not chosen:
+        view.message = Unavailable("No sessions in these dates", "Widen or clear the date range to see sessions.")
+    return view
+
+
+# ------------------------------------------------------------------------------------------- session
+
+
+@dataclass
+class SessionView:
+    info: SessionInfo | None = None
+    minutes: list[MinuteMetrics] = field(default_factory=list)
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    message: Unavailable | None = None  # why there is nothing (or little) to show
+    live: bool = False
+
+
+def _parse_id(session_id: Any) -> int | None:
+    try:
+        return int(str(session_id).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def session_view(source: DataSource, session_id: Any) -> SessionView:
+    """Everything the session page shows: facts, the four charts and any empty-state advice."""
+    store = source.store()
+    if isinstance(store, Unavailable):
+        return SessionView(message=store)
+    sid = _parse_id(session_id)
+    if sid is None:
+        return SessionView(message=Unavailable("No such session", f"'{session_id}' is not a session number."))
+    try:
+        info = store.get_session(sid)
+        minutes = store.minutes(sid)
+    except EngageError as exc:
+        return SessionView(message=Unavailable("No such session", f"{exc}. Pick a session from the overview instead."))
+    config = source.config
+    band = config.engagement
+    view = SessionView(info=info, minutes=minutes, live=info.status in LIVE_STATUSES)
+    view.figures = {
+        "emotions": figures.emotion_timeline(minutes),
+        "engagement": figures.engagement_timeline(minutes, band.low_band, band.high_band),
+        "faces": figures.faces_timeline(minutes),
+        "dominant": figures.dominant_emotions(minutes),
+    }
+    weights = [(m.engagement, m.faces_total) for m in minutes if m.engagement is not None and not m.suppressed]
+    total = sum(w for _, w in weights)
+    mean = sum(e * w for e, w in weights) / total if total else None
+    frames = sum(m.frames_sampled for m in minutes)
+    faces = sum(m.faces_total for m in minutes)
+    suppressed = sum(1 for m in minutes if m.suppressed)
+    view.facts = [
+        ("Started (UTC)", info.started_at.strftime("%Y-%m-%d %H:%M")),
+        ("Length", fmt_duration(session_seconds(info, max((m.minute for m in minutes), default=None)))),
+        ("Status", info.status + (f" ({info.status_detail})" if info.status_detail else "")),
+        ("Source", info.source),
+        ("Minutes stored", str(len(minutes))),
+        ("Mean engagement", f"{mean:.2f}" if mean is not None else "–"),
+        ("Typical faces per frame", f"{faces / frames:.1f}" if frames else "–"),
+        ("Minutes hidden for privacy", f"{suppressed} (under {config.privacy.min_faces} face(s) per frame)"),
+    ]
+    if not minutes:
+        view.message = Unavailable(
+            "No minutes yet",
+            "This session is recording: its first minute appears here after one minute of lecture."
+            if view.live
+            else "This session stored no minutes (it may have ended within its first minute). "
+            "Analyse the recording again with `engage analyze FILE --new`.",
+        )
+    elif faces == 0:
+        view.message = Unavailable(
+            "No faces were detected in this session",
+            "Check that the camera sees the audience's faces, well lit and at least "
+            f"{config.detector.min_face} pixels tall, then record again; a lower `detector.score_threshold` in "
+            "config.yaml finds fainter faces.",
+        )
+    return view
+
+
+def session_csv(source: DataSource, session_id: Any) -> tuple[str, str] | None:
+    """(file name, CSV text) of the session's per-minute data, as `engage export SESSION --format csv` writes it."""
+    store = source.store()
+    sid = _parse_id(session_id)
+    if isinstance(store, Unavailable) or sid is None:
+        return None
+    import pandas as pd
+
+    try:
+        info = store.get_session(sid)
+        rows = [minute_to_dict(m) for m in store.minutes(sid)]
+    except EngageError:
+        return None
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "session_name", info.name)
+    frame.insert(0, "session_id", info.id)
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", info.name).strip("-") or "session"
+    return f"{slug}-{info.id}.csv", buffer.getvalue()
+
+
+def sheets_status(config: Any) -> tuple[bool, str | None]:
+    """Whether a spreadsheet is configured for the Sheets mirror (issue #5's `sheets:` section), and which."""
+    sheets = getattr(config, "sheets", None)
+    spreadsheet = getattr(sheets, "spreadsheet", None) if sheets is not None else None
+    return bool(spreadsheet), (str(spreadsheet) if spreadsheet else None)
+
+
+# ------------------------------------------------------------------------------------------ compare
+
+
+def session_options(source: DataSource) -> list[dict[str, Any]]:
+    """Dropdown options for every session, newest first."""
+    store = source.store()
+    if isinstance(store, Unavailable):
+        return []
+    try:
+        sessions = store.list_sessions()
+    except EngageError:
+        return []
+    return [
+        {"label": f"#{s.id} {s.name} ({s.started_at:%Y-%m-%d %H:%M})", "value": s.id} for s in sessions if s.minutes
+    ]
+
+
+def comparison_view(source: DataSource, session_ids: list[Any] | None) -> dict[str, Any]:
+    """The comparison chart of the chosen sessions' engagement over lecture time."""
+    band = source.config.engagement
+    store = source.store()
+    series: list[tuple[str, list[MinuteMetrics]]] = []
+    if not isinstance(store, Unavailable):
+        for raw in session_ids or []:
+            sid = _parse_id(raw)
+            if sid is None:
+                continue
+            try:
+                info = store.get_session(sid)
+                series.append((f"#{info.id} {info.name}", store.minutes(sid)))
+            except EngageError:
+                continue
+    return figures.comparison(series, band.low_band, band.high_band)
+
+
+def parse_ids(text: str | None) -> list[int]:
+    """ "1,2,3" (a query string value) -> [1, 2, 3], ignoring anything that is not a number."""
+    return [int(p) for p in re.split(r"[,\s]+", text or "") if p.isdigit()]
