@@ -1,6 +1,7 @@
 """`engage analyze` cost vs the decode floor and vs the `fer` package; peak memory vs video length.
 
     python benchmarks/pipeline_speed.py [--minutes 10] [--faces 4] [--long-minutes 120] [--skip-memory]
+                                        [--skip-fer] [--compare-fast-sides 640,480] [--clip PATH] [--repeat 3]
 
 1. Builds a 720p30 H.264 clip of real faces (tests/clips.py; x264 "veryfast" with grain so decoding
    costs like a real recording), then in one run times: sampling the frames alone at 1 fps (the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,10 @@ import _common  # noqa: E402
 sys.path.insert(0, str(_common.REPO / "tests"))
 
 
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def decode_floor(path: Path) -> tuple[float, int]:
     from engage.sources import VideoFileSource
 
@@ -38,13 +44,14 @@ def decode_floor(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
-def engage_analysis(path: Path, db: Path, full_scale_only: bool) -> tuple[float, int, int]:
+def engage_analysis(path: Path, db: Path, fast_side: int | None = None) -> tuple[float, int, int]:
     from engage.config import load_config
     from engage.pipeline import FrameAnalyzer, analyze
     from engage.sources import VideoFileSource
     from engage.store import open_store
 
-    config = load_config(environ={}, overrides={"detector": {"fast_side": 0}} if full_scale_only else None)
+    overrides = None if fast_side is None else {"detector": {"fast_side": fast_side}}
+    config = load_config(environ={}, overrides=overrides)
     analyzer = FrameAnalyzer(config)  # model loading is start-up, not per-video cost
     store = open_store(db)
     start = time.perf_counter()
@@ -104,32 +111,50 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--skip-fer", action="store_true")
+    parser.add_argument("--clip", type=Path, help="make the speed clip here (reused by a rerun) instead of a temp dir")
+    parser.add_argument("--repeat", type=int, default=1, help="time the floor and engage this many times, interleaved")
     parser.add_argument(
-        "--compare-full-scale", action="store_true", help="also time detection always at detector.max_side"
+        "--compare-fast-sides",
+        default="",
+        help="also time these detector.fast_side values, comma-separated (0: always detector.max_side)",
     )
     args = parser.parse_args()
     from clips import make_clip
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        clip = tmp / "lecture.mp4"
+        clip = args.clip or tmp / "lecture.mp4"
         if args.memory_only:
             memory(args, tmp)
             return
         started = time.perf_counter()
-        make_clip(
-            clip, args.minutes * 60, fps=30, size=(1280, 720), faces=args.faces, preset="veryfast", noise=12, crf=20
-        )
+        reused = clip.is_file()
+        if not reused:
+            make_clip(
+                clip, args.minutes * 60, fps=30, size=(1280, 720), faces=args.faces, preset="veryfast", noise=12, crf=20
+            )
+        origin = f"reused {clip}" if reused else f"encoded in {time.perf_counter() - started:.0f} s"
         print(
             f"clip: {args.minutes:g} min of 1280x720 30 fps H.264 with {args.faces} real faces, "
-            f"{clip.stat().st_size / 1e6:.1f} MB (encoded in {time.perf_counter() - started:.0f} s)"
+            f"{clip.stat().st_size / 1e6:.1f} MB ({origin})"
         )
-        floor, samples = decode_floor(clip)
-        modes = ["default (adaptive scale)"] + (["full scale only"] if args.compare_full_scale else [])
-        results = {mode: engage_analysis(clip, tmp / f"bench{i}.db", i == 1) for i, mode in enumerate(modes)}
+        sides = [None] + [int(side) for side in args.compare_fast_sides.split(",") if side.strip()]
+        modes = {side: "default config" if side is None else f"fast_side {side}" for side in sides}
+        floors: list[float] = []
+        runs: dict[str, list[tuple[float, int, int]]] = {mode: [] for mode in modes.values()}
+        for round_ in range(args.repeat):  # interleaved, so a burst of load hits every mode alike
+            seconds, samples = decode_floor(clip)
+            floors.append(seconds)
+            for i, (side, mode) in enumerate(modes.items()):
+                runs[mode].append(engage_analysis(clip, tmp / f"bench{round_}-{i}.db", side))
+            if args.repeat > 1:
+                times = "  ".join(f"{mode} {r[-1][0]:.1f} s" for mode, r in runs.items())
+                print(f"  round {round_ + 1}: floor {seconds:.1f} s  {times}  {load()}")
+        floor = statistics.median(floors)
+        results = {mode: (statistics.median(r[0] for r in rs), rs[0][1], rs[0][2]) for mode, rs in runs.items()}
         print(
             f"decode floor (sampling alone, 1 fps): {floor:7.1f} s  {floor / samples * 1000:6.1f} ms/sample  "
-            f"({samples} samples)"
+            f"({samples} samples{f', median of {args.repeat} runs' if args.repeat > 1 else ''})"
         )
         for mode, (analysis, frames, faces) in results.items():
             label = f"engage analyze, {mode}"
@@ -138,6 +163,7 @@ def main() -> None:
                 f"{faces / frames:.1f} faces/frame  -> {analysis / floor:.2f}x the decode floor "
                 f"({args.minutes * 60 / analysis:.0f}x real time)"
             )
+        print(load())
         analysis = next(iter(results.values()))[0]
         fer = None if args.skip_fer else fer_analysis(clip, every_nth_frame=30)  # the clip is 30 fps; 1 fps like engage
         if fer is None:

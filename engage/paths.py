@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import os
+import site
+import sys
 from pathlib import Path
 
 from platformdirs import user_cache_dir, user_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = REPO_ROOT / "models"
-MIGRATIONS_DIR = REPO_ROOT / "migrations"
-DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
+
+
+def _resources_root() -> Path:
+    """The checkout (an editable install), else where a wheel put models/, migrations/ and config.yaml.
+
+    pyproject.toml installs them as data files under <prefix>/share/engage, since the layout keeps them
+    beside the package rather than inside it.
+    """
+    installed = [Path(prefix) / "share" / "engage" for prefix in (sys.prefix, site.getuserbase())]
+    for root in [REPO_ROOT, *installed]:
+        if (root / "migrations" / "env.py").is_file():
+            return root
+    return REPO_ROOT
+
+
+RESOURCES_ROOT = _resources_root()
+MODELS_DIR = RESOURCES_ROOT / "models"
+MIGRATIONS_DIR = RESOURCES_ROOT / "migrations"
+DEFAULT_CONFIG = RESOURCES_ROOT / "config.yaml"
 
 
 def data_dir() -> Path:
