@@ -1,7 +1,7 @@
 """`engage batch` throughput in media-hours per wall-hour, local pool vs Dask, vs the decode floor and `fer`.
 
     python benchmarks/batch_speed.py [--clips 4] [--minutes 2] [--faces 4] [--long-minutes 20]
-                                     [--parts floor,one,two,dask,fer,memory]
+                                     [--parts floor,one,two,dask,fer,memory] [--clips-dir DIR] [--repeat 3]
 
 1. Builds ``--clips`` 720p30 H.264 clips of real faces (tests/clips.py; x264 "veryfast" with grain so decoding
    costs like a real recording; the clips differ in length so they cannot be deduplicated by content).
@@ -10,10 +10,12 @@
      (PyAV already decodes on all cores);
    - `engage batch` with a local pool of 1 and of 2 worker processes (targets: 2 workers >= 1.7x one);
    - the same batch through a Dask ``LocalCluster`` of 2 worker processes x 1 thread, started beforehand
-     as a standing cluster would be (target: within 10% of the local pool's time);
+     as a standing cluster would be and stopped before the other modes run (target: within 10% of the
+     local pool's time);
    - the `fer` package's ``Video.analyze`` on the same clips at the same rate (every 30th frame), if installed
      (`pip install --no-deps fer`).
-   Wall times include starting the workers and loading the model in each.
+   Wall times include starting the workers and loading the model in each. ``--repeat N`` runs these N times
+   interleaved and reports medians (this machine's timings vary by 20-30% from run to run).
 3. Peak RSS of a batch worker on a 1-minute and a ``--long-minutes`` clip (each in a fresh 1-worker pool;
    the long clip at 2 frames/s of video to keep its encoding quick, sampling stays 1 fps). Target: flat.
 Run on an idle machine for figures to report; the load average is printed with the results.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -65,6 +68,22 @@ def batch(paths: list[Path], db: Path, workers: int | None = None, cluster=None)
     return report
 
 
+def dask_batch(paths: list[Path], db: Path) -> float:
+    """The batch on a Dask LocalCluster started beforehand, as a standing cluster would be (not timed).
+
+    The cluster is stopped before the other modes run: its idle workers alone slow them by a few percent here.
+    """
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        return batch(paths, db, cluster=client).seconds
+
+
 def fer_total(paths: list[Path]) -> float | None:
     from pipeline_speed import fer_analysis
 
@@ -89,6 +108,7 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=20.0)
     parser.add_argument("--clips-dir", type=Path, help="make the clips here (reused by a rerun) instead of a temp dir")
     parser.add_argument("--parts", default="floor,one,two,dask,fer,memory", help="which measurements, comma-separated")
+    parser.add_argument("--repeat", type=int, default=1, help="time floor/one/two/dask this many times, interleaved")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     from clips import make_clip
@@ -120,37 +140,36 @@ def main() -> None:
             f"{args.clips} clips, {media / 60:.1f} media minutes of 1280x720 30 fps H.264 with {args.faces} real "
             f"faces (encoded in {time.perf_counter() - started:.0f} s); {os.cpu_count()} cores; {load()}"
         )
-        floor = one = two = None
-        if "floor" in parts:
-            floor = decode_floor(paths)
-            print(f"decode floor (sampling alone, 1 fps, serial):   {rate(media, floor)}   {load()}")
-        if "one" in parts:
-            one = batch(paths, tmp / "one.db", workers=1).seconds
-            print(f"engage batch, local pool, 1 worker:            {rate(media, one)}   {load()}")
-        if "two" in parts:
-            two = batch(paths, tmp / "two.db", workers=2).seconds
-            print(f"engage batch, local pool, 2 workers:           {rate(media, two)}   {load()}")
+        times: dict[str, list[float]] = {"floor": [], "one": [], "two": [], "dask": []}
+        for round_ in range(args.repeat):  # interleaved, so a burst of load hits every mode alike
+            if "floor" in parts:
+                times["floor"].append(decode_floor(paths))
+            if "one" in parts:
+                times["one"].append(batch(paths, tmp / f"one{round_}.db", workers=1).seconds)
+            if "two" in parts:
+                times["two"].append(batch(paths, tmp / f"two{round_}.db", workers=2).seconds)
+            if "dask" in parts:
+                times["dask"].append(dask_batch(paths, tmp / f"dask{round_}.db"))
+            if args.repeat > 1:
+                done = "  ".join(f"{mode} {t[-1]:.1f} s" for mode, t in times.items() if t)
+                print(f"  round {round_ + 1}: {done}  {load()}")
+        floor, one, two, dask = (statistics.median(t) if t else None for t in times.values())
+        runs = f", median of {args.repeat} runs" if args.repeat > 1 else ""
+        if floor:
+            print(f"decode floor (sampling alone, 1 fps, serial):   {rate(media, floor)}{runs}")
+        if one:
+            print(f"engage batch, local pool, 1 worker:            {rate(media, one)}{runs}")
+        if two:
+            print(f"engage batch, local pool, 2 workers:           {rate(media, two)}{runs}")
             if one:
                 print(f"  -> 2 workers = {one / two:.2f}x one worker (target >= 1.7x)")
             if floor:
                 print(f"  -> 2 workers take {two / floor:.2f}x the decode floor's time")
-        if "dask" in parts:
-            from distributed import Client, LocalCluster
-
-            with (
-                LocalCluster(
-                    n_workers=2,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=":0",
-                    silence_logs=logging.ERROR,
-                ) as cluster,
-                Client(cluster) as client,
-            ):
-                dask = batch(paths, tmp / "dask.db", cluster=client).seconds
-            print(f"engage batch, Dask LocalCluster, 2 workers:    {rate(media, dask)}   {load()}")
+        if dask:
+            print(f"engage batch, Dask LocalCluster, 2 workers:    {rate(media, dask)}{runs}")
             if two:
                 print(f"  -> Dask vs local pool: {(dask / two - 1) * 100:+.1f}% wall time (target < +10%)")
+        print(load())
         if "fer" in parts:
             fer = fer_total(paths)
             if fer is None:

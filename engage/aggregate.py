@@ -67,7 +67,8 @@ class MinuteAggregator:
         minute = int(frame.timestamp // 60)
         closed: list[MinuteMetrics] = []
         if self._open is not None and minute != self._open.minute:
-            closed.append(self._close(self._open, covered_until=minute * 60.0))
+            # a gap of more than a minute (a paused recorder) must not count its missing frames here
+            closed.append(self._close(self._open, covered_until=min(minute, self._open.minute + 1) * 60.0))
             self._open = None
         if self._open is None:
             self._open = _OpenMinute(minute)

@@ -218,10 +218,31 @@ _local_queue: Any = None  # the local pool's event queue, inherited by each work
 _parent_pid: int | None = None
 
 
+def _keep_frame_buffers_on_the_heap() -> None:
+    """Undo a fixed glibc trim threshold (Dask sets MALLOC_TRIM_THRESHOLD_ for its workers).
+
+    A fixed threshold also fixes the mmap threshold at 128 KiB, so every frame-sized array becomes an mmap and
+    munmap with fresh page faults: measured here, batch work ran ~35% slower. Allocations of up to 32 MiB go back
+    on the heap, as glibc's default dynamic threshold would have it; the worker's memory stays flat.
+    """
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return
+    import ctypes
+    import ctypes.util
+
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from malloc.h
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallopt(m_mmap_threshold, 32 * 2**20)
+        libc.mallopt(m_trim_threshold, 64 * 2**20)
+
+
 def _state(config_json: str, db_url: str | None) -> _WorkerState:
     state: _WorkerState | None = getattr(_worker, "state", None)
     if state is None or state.key != (config_json, db_url):
         from engage.pipeline import FrameAnalyzer
+
+        _keep_frame_buffers_on_the_heap()
         from engage.store import open_store
 
         config = Config.model_validate_json(config_json, strict=False)

@@ -74,3 +74,11 @@ def test_dropped_frames_show_as_fewer_sampled_than_expected():
         agg.add(frame(float(t), "neutral"))
     (m,) = agg.add(frame(60.0, "neutral"))
     assert m.frames_sampled == 30 and m.frames_expected == 60
+
+
+def test_a_gap_of_minutes_counts_only_the_closed_minutes_own_missing_frames():
+    agg = MinuteAggregator(1.0, WEIGHTS)
+    for t in range(60, 90):
+        agg.add(frame(float(t), "happy"))
+    (m,) = agg.add(frame(300.0, "happy"))  # paused from 1:30 to 5:00
+    assert m.minute == 1 and m.frames_sampled == 30 and m.frames_expected == 60
