@@ -257,35 +257,42 @@ class HaarDetector:
 class AdaptiveScaleDetector:
     """Detect at a coarse, fast scale unless the scene needs the full one.
 
-    Every `check_every`-th frame (the first included) is also searched at the full scale; the first
-    time that finds more faces than the coarse scale (small, distant faces), this detector switches
-    to the full scale for good. Footage of a few large faces keeps the ~3x cheaper coarse scale;
-    a classroom with back rows switches on its first frame.
+    Every `check_every`-th frame (the first included) is searched at both scales. When the full scale
+    finds more faces (small, distant faces), the detector switches to it; it switches back only after
+    `settle_checks` checks in a row where the coarse scale found as many, so one stray detection or a
+    student leaving does not decide the scale for the rest of a video. Footage of a few large faces
+    keeps the ~3x cheaper coarse scale; a classroom with back rows switches on its first frame.
     """
 
-    def __init__(self, fast: FaceDetector, full: FaceDetector, check_every: int = 30) -> None:
+    def __init__(self, fast: FaceDetector, full: FaceDetector, check_every: int = 30, settle_checks: int = 3) -> None:
         if check_every < 1:
             raise EngageError("detector.check_every must be at least 1")
         self.name = full.name
         self.fast, self.full = fast, full
         self.check_every = check_every
+        self.settle_checks = max(1, settle_checks)
         self.escalated = False
         self._frames = 0
+        self._checks_without_gain = 0
 
     def detect(self, image: np.ndarray) -> list[Box]:
         check = self._frames % self.check_every == 0
         self._frames += 1
-        if self.escalated:
-            return self.full.detect(image)
         if not check:
-            return self.fast.detect(image)
+            return (self.full if self.escalated else self.fast).detect(image)
         found = self.full.detect(image)
         if len(found) > len(self.fast.detect(image)):
-            self.escalated = True
+            self.escalated, self._checks_without_gain = True, 0
+        elif self.escalated:
+            self._checks_without_gain += 1
+            self.escalated = self._checks_without_gain < self.settle_checks
         return found
 
     def __repr__(self) -> str:
-        return f"AdaptiveScaleDetector(fast={self.fast!r}, full={self.full!r}, check_every={self.check_every})"
+        return (
+            f"AdaptiveScaleDetector(fast={self.fast!r}, full={self.full!r}, check_every={self.check_every}, "
+            f"settle_checks={self.settle_checks})"
+        )
 
 
 def make_detector(

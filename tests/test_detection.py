@@ -219,3 +219,36 @@ def test_yunet_does_not_leak_memory_per_frame():
     for _ in range(400):
         assert len(detector.detect(frame)) == 1
     assert resident_mb() - before < 4  # the leak would add ~14.7 MB here
+
+
+class _Fixed:
+    """A detector that returns the next count of its script (stand-in boxes) and counts its calls."""
+
+    name = "scripted"
+
+    def __init__(self, counts: list[int]) -> None:
+        self.counts, self.calls = list(counts), 0
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        self.calls += 1
+        return [Box(0, 0, 10, 10)] * self.counts.pop(0)
+
+
+def test_adaptive_scale_goes_back_to_the_coarse_scale_after_settled_checks():
+    from engage.detection import AdaptiveScaleDetector
+
+    image = np.zeros((8, 8, 3), np.uint8)
+    # check frames are 0, 2, 4, 6, 8; the full scale finds one more face only on frame 0
+    fast = _Fixed([3, 3, 3, 3, 3, 3, 3])
+    full = _Fixed([4, 3, 3, 3, 3, 3, 3])
+    detector = AdaptiveScaleDetector(fast, full, check_every=2, settle_checks=2)
+    modes = []
+    for _ in range(7):
+        before = full.calls
+        detector.detect(image)
+        modes.append(detector.escalated if full.calls > before else None)
+    # escalated at frame 0; frame 1 runs full; checks 2 and 4 gain nothing: back to coarse after frame 4
+    assert modes[0] is True and modes[2] is True and modes[4] is False
+    assert detector.escalated is False
+    # full: checks 0, 2, 4, 6 and the unchecked escalated frames 1, 3; coarse: the checks and frame 5
+    assert full.calls == 6 and fast.calls == 5
