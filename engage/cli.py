@@ -12,6 +12,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +132,7 @@ def _run_analysis(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from engage.pipeline import FrameAnalyzer, analyze
+    from engage.signals import stop_requested_by_signals
     from engage.sources import open_source
 
     source = open_source(source_spec)
@@ -160,8 +162,12 @@ def _run_analysis(
                 media=f"{_fmt_seconds(p.media_seconds)} / {_fmt_seconds(p.duration)}",
             )
 
-        with _on_interrupt("the finished minutes are kept and the session is marked partial"):
-            result = analyze(source, store, config, analyzer, name=name, new=new, on_progress=on_progress)
+        stop = threading.Event()
+        with (
+            _on_interrupt("the finished minutes are kept and the session is marked partial"),
+            stop_requested_by_signals(lambda _signal: stop.set()),
+        ):
+            result = analyze(source, store, config, analyzer, name=name, new=new, on_progress=on_progress, stop=stop)
     elapsed = time.perf_counter() - started
     session = result.session
     if result.skipped_existing:
@@ -239,7 +245,8 @@ def record_command(
 ) -> None:
     """Record a live class from a camera or stream; each minute is committed as it closes. Ctrl-C stops."""
     from engage.pipeline import FrameAnalyzer
-    from engage.recorder import Recorder, ScaledClock, open_live_input, open_preview, stop_on_signals
+    from engage.recorder import Recorder, ScaledClock, open_live_input, open_preview
+    from engage.signals import stop_requested_by_signals
 
     config, store = _setup(config_file, database=db, sample_fps=sample_fps)
     live = open_live_input(camera, source, timeout=config.recorder.stream_timeout_s)
@@ -264,7 +271,11 @@ def record_command(
             mirror=mirror,
         )
         err.print(f"recording {live.name} at {config.sample_fps:g} frames/s into {store.url}: Ctrl-C to stop")
-        with status_line, _on_interrupt("the closed minutes are kept"), stop_on_signals(recorder):
+        with (
+            status_line,
+            _on_interrupt("the closed minutes are kept"),
+            stop_requested_by_signals(recorder.request_stop),
+        ):
             result = recorder.run()
     session = result.session
     if as_json:

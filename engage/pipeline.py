@@ -7,6 +7,7 @@ source that fails half-way leaves a `partial` session holding everything finishe
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,13 +95,15 @@ def analyze(
     name: str | None = None,
     new: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> AnalysisResult:
     """Analyse a finite source into a new session and return it.
 
     The same video file analysed before (by content hash) returns the existing completed session
     unless ``new``; an earlier partial/failed/interrupted analysis of it is replaced.
     Raises SourceError (after marking the session partial) when the source fails half-way, and
-    NoFacesFound (after completing the session) when no face was seen at all.
+    NoFacesFound (after completing the session) when no face was seen at all. ``stop``, once set, ends
+    the analysis after the current frame: the session is marked partial and KeyboardInterrupt raised.
     """
     # The same video under another name is the same session: identify it by its bytes.
     content_hash = file_sha256(Path(source.uri)) if source.kind == "video" else None
@@ -140,6 +143,8 @@ def analyze(
                 commit(closed)
             if on_progress:
                 on_progress(Progress(frame.timestamp, source.duration, frames, faces, minutes))
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt  # a requested stop ends the run the way Ctrl-C does
     except SourceError as exc:
         commit(aggregator.finish())
         detail = f"{exc} (kept {minutes} finished minute{'s' * (minutes != 1)})"

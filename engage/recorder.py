@@ -21,13 +21,12 @@ import json
 import logging
 import math
 import os
-import signal
 import statistics
 import sys
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -759,24 +758,6 @@ class Recorder:
 
 
 # ------------------------------------------------------------------------------------------- integration
-
-
-@contextlib.contextmanager
-def stop_on_signals(recorder: Recorder) -> Iterator[None]:
-    """SIGINT (Ctrl-C) and SIGTERM end the recording cleanly at the next sample time; a second one forces it."""
-    names = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
-
-    def handler(signum: int, frame: object) -> None:
-        if recorder.stopping:
-            raise KeyboardInterrupt
-        recorder.request_stop(names.get(signum, f"signal {signum}"))
-
-    previous = {sig: signal.signal(sig, handler) for sig in names}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def has_display() -> bool:

@@ -241,3 +241,31 @@ def test_real_face_clip(shared_videos, db):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["frames"] == 20 and summary["faces"] >= 18  # one woman facing the camera throughout
+
+
+def test_a_requested_stop_ends_the_analysis_after_the_current_frame(long_clip, tmp_path):
+    """What the CLI's Ctrl-C handler does: set the event; the loop stops at the next frame, keeping what is done."""
+    import threading
+
+    from engage.config import load_config
+    from engage.pipeline import FrameAnalyzer, analyze
+    from engage.sources import open_source
+    from engage.store import open_store
+
+    config = load_config(overrides={"sample_fps": 2.0}, environ={})
+    store = open_store(tmp_path / "engage.db")
+    stop = threading.Event()
+    seen: list = []
+
+    def stop_after_the_first_minute(progress) -> None:
+        seen.append(progress)
+        if progress.minutes >= 1:
+            stop.set()
+
+    with open_source(str(long_clip)) as source, pytest.raises(KeyboardInterrupt):
+        analyze(source, store, config, FrameAnalyzer(config), on_progress=stop_after_the_first_minute, stop=stop)
+    (session,) = store.list_sessions()
+    assert session.status == "partial" and session.status_detail == "stopped before the end of the source"
+    assert seen[-1].minutes == 1 and seen[-2].minutes == 0  # not one frame analysed after the request
+    kept = store.minutes(session.id)
+    assert len(kept) == 2 and kept[0].frames_sampled == 120  # the full first minute, then the open one
