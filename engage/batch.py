@@ -521,14 +521,16 @@ def run_batch(
     direct_writes: bool | None = None,
     observer: BatchObserver | None = None,
     mirror: Any = None,
+    stop: threading.Event | None = None,
 ) -> BatchReport:
     """Analyse every video named by ``specs`` into ``store``; one FileResult per file, failures included.
 
     ``cluster``: None for a local process pool of ``workers`` (default: the usable cores), else a Dask
     scheduler address or ``distributed.Client``. ``direct_writes`` (default: when the database is not
     SQLite) lets workers write their sessions themselves. ``mirror`` (a started engage.sheets.SheetsMirror)
-    is woken after each finished session. A KeyboardInterrupt stops the batch: finished
-    files stay, the running ones are marked partial (redone by the next run), and it is re-raised.
+    is woken after each finished session. A KeyboardInterrupt, or ``stop`` once set, stops the batch:
+    finished files stay, the running ones are marked partial (redone by the next run), and
+    KeyboardInterrupt is raised.
     """
     from engage.classifier import EmotionClassifier
     from engage.sources import SourceError, VideoFileSource
@@ -551,6 +553,7 @@ def run_batch(
     # Probe every file first (cheap: the container header and one frame) for the overall media total.
     planned: list[tuple[Path, float | None]] = []
     for path in files:
+        _raise_if_stopped(stop)
         try:
             with VideoFileSource(path) as source:
                 planned.append((path, source.duration))
@@ -570,7 +573,7 @@ def run_batch(
         pool = _DaskPool(client, cluster is not client, config.model_dump_json(), db_url)
     batch = _Batch(config, store, pool, model_name, direct_writes, observer, mirror, name_pattern)
     try:
-        batch.run(planned, files)
+        batch.run(planned, files, stop)
         pool.close()
     except BaseException:
         batch.abort()
@@ -579,6 +582,11 @@ def run_batch(
     results.extend(batch.results)
     results.sort(key=lambda r: order.get(r.path, -1))
     return BatchReport(results, time.perf_counter() - wall_start, pool.workers, pool.address, direct_writes)
+
+
+def _raise_if_stopped(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt  # a requested stop ends the batch the way Ctrl-C does
 
 
 def _per_worker_threads(config: Config, cores_each: int) -> Config:
@@ -611,11 +619,12 @@ class _Batch:
         self.restarts = 0
         self._config_dict = json_safe(config)
 
-    def run(self, planned: list[tuple[Path, float | None]], files: list[Path]) -> None:
+    def run(self, planned: list[tuple[Path, float | None]], files: list[Path], stop: threading.Event | None) -> None:
         index = {p: i + 1 for i, p in enumerate(files)}
         pending = deque(planned)
         retry: deque[Job] = deque()
         while pending or retry or self.flights:
+            _raise_if_stopped(stop)
             while (retry or pending) and len(self.flights) < self.pool.workers + self.pool.queued:
                 if retry:
                     job = retry.popleft()

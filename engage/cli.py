@@ -353,10 +353,13 @@ def batch_command(
     """Analyse many videos in parallel (local cores or a Dask cluster); reruns skip finished ones."""
     from engage.batch import run_batch
     from engage.batch_progress import RichBatchProgress, results_table, summary_line
+    from engage.signals import stop_requested_by_signals
 
     config, store = _setup(config_file, database=db, sample_fps=sample_fps)
+    stop = threading.Event()
     with (
         _on_interrupt("finished videos are kept; the running ones are marked partial and redone by the next run"),
+        stop_requested_by_signals(lambda _signal: stop.set()),
         _sheets_mirror(config, store) as mirror,
         RichBatchProgress(err) as progress,
     ):
@@ -369,6 +372,7 @@ def batch_command(
             name_pattern=name_pattern,
             observer=progress,
             mirror=mirror,
+            stop=stop,
         )
     if as_json:
         _print_json([r.to_dict() for r in report.results])
