@@ -346,7 +346,7 @@ def run_job(job: Job, config_json: str, db_url: str | None, queue_name: str | No
                         _local_queue.cancel_join_thread()
                         os._exit(1)
                     emit(("progress", job.id, frame.timestamp))
-            commit(aggregator.finish(source.duration))
+            commit(aggregator.finish(source.sampling_end(config.sample_fps)))
             if frames == 0:
                 status, detail = "failed", "no frame could be decoded"
         except SourceError as exc:

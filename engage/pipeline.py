@@ -157,7 +157,7 @@ def analyze(
             session_id, "partial", detail="stopped before the end of the source", media_duration_s=last_timestamp
         )
         raise
-    commit(aggregator.finish(source.duration))
+    commit(aggregator.finish(source.sampling_end(config.sample_fps)))
     if frames == 0:
         store.finish_session(session_id, "failed", detail="no frame could be decoded", media_duration_s=0.0)
         raise SourceError(f"no frame could be decoded from {source.uri}")

