@@ -11,7 +11,6 @@ import json
 import math
 import os
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import psutil
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -60,6 +60,7 @@ STATUSES: tuple[str, ...] = ("running", "completed", "partial", "failed", "inter
 FINAL_STATUSES: tuple[str, ...] = STATUSES[1:]
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 DB_FILENAME = "engage.db"
+PROCESS_START_SLACK_S = 1.0  # process start times are estimates (boot time + clock ticks)
 
 # Alembic keeps its migration context in module globals: one migration at a time per process.
 _MIGRATION_LOCK = threading.RLock()
@@ -393,27 +394,20 @@ def _set_wal(dbapi_connection: Any) -> None:
         cursor.close()
 
 
-def _pid_alive(pid: int) -> bool:
+def _process_alive_since(pid: int, since: datetime | None) -> bool:
+    """Whether process ``pid`` still runs and is the one that started at or before ``since`` (if known).
+
+    A process that started after ``since`` got the pid when the original one had exited: pids are reused.
+    """
     if pid == os.getpid():
         return True
-    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process on Windows
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return kernel32.GetLastError() == 5  # access denied: it exists
-        code = ctypes.c_ulong()
-        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        kernel32.CloseHandle(handle)
-        return code.value == 259  # STILL_ACTIVE
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        started = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
         return False
-    except OSError:  # EPERM: exists, owned by someone else
+    except psutil.AccessDenied:  # it exists, owned by someone else
         return True
-    return True
+    return since is None or started <= since.timestamp() + PROCESS_START_SLACK_S
 
 
 def _one_line(text: str | None, limit: int = 500) -> str | None:
@@ -735,7 +729,7 @@ class Store:
         """A running session whose process is gone from this host (another host's cannot be checked)."""
         if row.host is not None and row.host != socket.gethostname():
             return False
-        return row.pid is None or not _pid_alive(row.pid)
+        return row.pid is None or not _process_alive_since(row.pid, row.created_at)
 
     @_translated
     def mark_interrupted(self, session_ids: Iterable[int] | None = None) -> int:

@@ -307,6 +307,21 @@ def test_mark_interrupted_only_sessions_whose_process_is_gone(store: Store, db_p
     assert store.mark_interrupted() == 0
 
 
+def test_a_running_session_whose_pid_was_reused_is_interrupted(store: Store, db_path: Path) -> None:
+    session = new_session(store, name="crashed long ago")
+    with sqlite3.connect(db_path) as con:  # its process died and the pid went to a process started later
+        con.execute("UPDATE sessions SET created_at = '2026-01-05 09:00:00.000000' WHERE id = ?", (session,))
+    newcomer = subprocess.Popen(["sleep", "30"])
+    try:
+        with sqlite3.connect(db_path) as con:
+            con.execute("UPDATE sessions SET pid = ? WHERE id = ?", (newcomer.pid, session))
+        assert store.mark_interrupted() == 1
+        assert store.get_session(session).status == "interrupted"
+    finally:
+        newcomer.kill()
+        newcomer.wait()
+
+
 def _exited_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait()
