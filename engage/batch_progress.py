@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -91,18 +92,30 @@ class RichBatchProgress(BatchObserver):
 
 
 def results_table(report: BatchReport) -> Table:
-    table = Table("file", "session", "status", "minutes", "faces", "media", "time", "note / error")
+    """One row per file. Numbers never wrap; long names and errors fold, so it reads at 80 columns too."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("file", overflow="fold", ratio=3, min_width=10)
+    table.add_column("session", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for numeric in ("min", "faces", "media", "time"):
+        table.add_column(numeric, justify="right", no_wrap=True)
+    table.add_column("note / error", overflow="fold", ratio=4, min_width=12)
     for r in report.results:
         colour = {"completed": "green", "skipped": "dim", "duplicate": "dim", "partial": "yellow"}.get(r.status, "red")
+        path = Path(r.path)
+        session = "" if r.session_id is None else f"#{r.session_id}"
+        if r.session_id is not None and r.name != path.stem:  # the default name is the file's stem: say it once
+            session += f" {r.name}"
+        message = r.error or r.note or ""
         table.add_row(
-            Path(r.path).name or r.path,
-            "" if r.session_id is None else f"#{r.session_id} {r.name}",
+            path.name or r.path,
+            session,
             f"[{colour}]{r.status}[/{colour}]",
             str(r.minutes),
             str(r.faces) if r.frames else "",
             _clock(r.media_s) if r.media_s is not None else "",
             f"{r.seconds:.1f} s" if r.seconds else "",
-            r.error or r.note or "",
+            message.replace(r.path, path.name) if path.name else message,  # the file column already has the path
         )
     return table
 
