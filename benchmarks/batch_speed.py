@@ -45,7 +45,7 @@ def load() -> str:
 
 
 def decode_floor(paths: list[Path]) -> float:
-    from engage.sources import VideoFileSource
+    from engage.sources.media import VideoFileSource
 
     start = time.perf_counter()
     for path in paths:
@@ -56,9 +56,9 @@ def decode_floor(paths: list[Path]) -> float:
 
 
 def batch(paths: list[Path], db: Path, workers: int | None = None, cluster=None):
-    from engage.batch import run_batch
     from engage.config import load_config
-    from engage.store import open_store
+    from engage.runs.batch import run_batch
+    from engage.store.database import open_store
 
     report = run_batch(
         [str(p) for p in paths], load_config(environ={}), open_store(db), workers=workers, cluster=cluster

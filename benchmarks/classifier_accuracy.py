@@ -18,9 +18,9 @@ from engage.paths import shared_data_dir  # noqa: E402
 
 
 def main() -> None:
-    from engage.classifier import EmotionClassifier
     from engage.training.data import ferplus_majority, load_split
     from engage.training.evaluate import evaluate_split
+    from engage.vision.classifier import EmotionClassifier
 
     data = shared_data_dir() / "fer2013.npz"
     votes = data.with_name("ferplus_votes.npz")

@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
-    from engage.classifier import DEFAULT_MODEL, EmotionClassifier
+    from engage.vision.classifier import DEFAULT_MODEL, EmotionClassifier
 
     faces = faces_for_benchmark(64)
     engage = EmotionClassifier(threads=2)

@@ -25,7 +25,7 @@ from pathlib import Path
 import _common  # noqa: F401  (puts the repository on sys.path)
 
 from engage.emotions import EMOTIONS
-from engage.metrics import MinuteMetrics
+from engage.minutes.metrics import MinuteMetrics
 
 
 def synthetic_minute(i: int, rng: random.Random, faces: int) -> MinuteMetrics:
@@ -62,7 +62,7 @@ def seed(path: Path, sessions: int, minutes_each: int, long_minutes: int) -> int
     """Fill the database; returns the id of the long session."""
     from sqlalchemy.orm import Session
 
-    from engage.store import minute_to_row, minutes_table, open_store
+    from engage.store.database import minute_to_row, minutes_table, open_store
 
     store = open_store(path)
     rng = random.Random(7)

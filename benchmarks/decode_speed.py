@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from clips import make_clip  # noqa: E402
 
-from engage.sources import VideoFileSource  # noqa: E402
+from engage.sources.media import VideoFileSource  # noqa: E402
 
 Sample = tuple[float, np.ndarray]  # media time, BGR image
 EPS = 1e-6

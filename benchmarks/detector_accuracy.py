@@ -24,7 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engage.detection import (
+from engage.types import Box
+from engage.vision.detection import (
     DEFAULT_MAX_SIDE,
     DEFAULT_MIN_FACE,
     DEFAULT_SCORE_THRESHOLD,
@@ -32,7 +33,6 @@ from engage.detection import (
     HaarDetector,
     YuNetDetector,
 )
-from engage.types import Box
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VIDEO = "videos/WolfgangLanger_Pexels.mp4"

@@ -31,9 +31,9 @@ def main() -> None:
     import cv2
     from faces import group_photo
 
-    from engage.annotate import draw_faces, draw_faces_to_fit, encode_jpeg, encode_png, render_panel
     from engage.config import load_config
-    from engage.photos import classify_image, decode_image, photo_analyzer
+    from engage.vision.annotate import draw_faces, draw_faces_to_fit, encode_jpeg, encode_png, render_panel
+    from engage.vision.photos import classify_image, decode_image, photo_analyzer
 
     image, _ = group_photo(args.faces, (args.width, args.height))
     jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()

@@ -36,7 +36,7 @@ def load() -> str:
 
 
 def decode_floor(path: Path) -> tuple[float, int]:
-    from engage.sources import VideoFileSource
+    from engage.sources.media import VideoFileSource
 
     start = time.perf_counter()
     with VideoFileSource(path) as source:
@@ -46,9 +46,9 @@ def decode_floor(path: Path) -> tuple[float, int]:
 
 def engage_analysis(path: Path, db: Path, fast_side: int | None = None) -> tuple[float, int, int]:
     from engage.config import load_config
-    from engage.pipeline import FrameAnalyzer, analyze
-    from engage.sources import VideoFileSource
-    from engage.store import open_store
+    from engage.runs.analyze import FrameAnalyzer, analyze
+    from engage.sources.media import VideoFileSource
+    from engage.store.database import open_store
 
     overrides = None if fast_side is None else {"detector": {"fast_side": fast_side}}
     config = load_config(environ={}, overrides=overrides)

@@ -44,9 +44,9 @@ def real_time(seconds: float, faces: int, fps: float, folder: Path) -> None:
     from clips import make_clip
 
     from engage.config import load_config
-    from engage.pipeline import FrameAnalyzer
-    from engage.recorder import Recorder, file_input
-    from engage.store import open_store
+    from engage.runs.analyze import FrameAnalyzer
+    from engage.runs.recorder import Recorder, file_input
+    from engage.store.database import open_store
 
     print(f"building a 1080p30 clip of {faces} real faces, {seconds:.0f} s ...", flush=True)
     clip = make_clip(folder / "class1080.mp4", seconds + 5, fps=30, size=(1920, 1080), faces=faces, noise=6)

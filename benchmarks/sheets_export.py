@@ -24,11 +24,11 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from fake_sheets import FakeSheets  # noqa: E402
 
-from engage import sheets  # noqa: E402
 from engage.config import SheetsConfig  # noqa: E402
 from engage.emotions import EMOTIONS  # noqa: E402
-from engage.metrics import MinuteMetrics  # noqa: E402
-from engage.store import Store  # noqa: E402
+from engage.minutes.metrics import MinuteMetrics  # noqa: E402
+from engage.sheets import mirror as sheets  # noqa: E402
+from engage.store.database import Store  # noqa: E402
 
 KEY = "1BenchmarkSpreadsheet000"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engage.config import Config
 from engage.errors import EngageError
-from engage.store import Store, _sqlite_file, open_store_read_only, resolve_url
+from engage.store.database import Store, _sqlite_file, open_store_read_only, resolve_url
 
 
 @dataclass

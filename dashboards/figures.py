@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from engage.emotions import EMOTIONS
-from engage.metrics import MinuteMetrics
+from engage.minutes.metrics import MinuteMetrics
 
 # Okabe & Ito (2008), "Color Universal Design".
 EMOTION_COLOURS: dict[str, str] = {

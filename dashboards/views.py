@@ -12,8 +12,8 @@ from typing import Any
 from dashboards import figures
 from dashboards.data import DataSource, Unavailable
 from engage.errors import EngageError
-from engage.metrics import MinuteMetrics
-from engage.store import SessionInfo, SessionSummary, minute_to_dict
+from engage.minutes.metrics import MinuteMetrics
+from engage.store.database import SessionInfo, SessionSummary, minute_to_dict
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 LIVE_STATUSES = ("running",)

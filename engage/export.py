@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from engage.errors import EngageError
-from engage.store import SessionInfo, Store, minute_to_dict
+from engage.store.database import SessionInfo, Store, minute_to_dict
 
 FORMATS = ("csv", "parquet", "json")
 

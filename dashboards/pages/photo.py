@@ -1,7 +1,7 @@
 """'Try a photo': upload a photo, see every face boxed with its emotion, a chart per face and a table.
 
 Uploads arrive as a base64 data URL inside the callback's JSON request and are decoded in memory
-(`cv2.imdecode` via engage.photos.decode_image); nothing is written to disk or to the database.
+(`cv2.imdecode` via engage.vision.photos.decode_image); nothing is written to disk or to the database.
 """
 
 from __future__ import annotations
@@ -15,9 +15,16 @@ import dash
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 
-from engage.annotate import EMOTION_HEX, draw_faces_to_fit, encode_jpeg
 from engage.emotions import EMOTIONS
-from engage.photos import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, NO_FACE_HINT, FaceResult, classify_image, decode_image
+from engage.vision.annotate import EMOTION_HEX, draw_faces_to_fit, encode_jpeg
+from engage.vision.photos import (
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    NO_FACE_HINT,
+    FaceResult,
+    classify_image,
+    decode_image,
+)
 
 dash.register_page(__name__, path="/photo", name="Try a photo", title="engage — try a photo", order=20)
 
@@ -41,7 +48,7 @@ def _get_analyzer():
     """One detector + classifier per server process, built on the first upload."""
     global _analyzer
     if _analyzer is None:  # callers hold _analyzer_lock
-        from engage.photos import photo_analyzer
+        from engage.vision.photos import photo_analyzer
 
         _analyzer = photo_analyzer(_config())
     return _analyzer

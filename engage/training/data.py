@@ -94,10 +94,16 @@ def training_targets(split: Split, ferplus_weight: float) -> tuple[np.ndarray, n
 
 
 def augment(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random flip, scale (0.8-1.2), rotation (+-10 deg), shift (+-10%) and erasing of uint8 faces."""
+    """Geometric and photometric augmentation of uint8 faces, shape kept.
+
+    Geometry: flip, scale 0.8-1.2, rotation +-15 deg, shift +-10%. Photometry, for robustness beyond
+    FER2013's web photos (classroom cameras: dim rooms, compression, small faces): gamma, contrast,
+    blur, low resolution, JPEG and sensor noise. Erasing and cropping happen after standardisation
+    (``erase_and_crop``) so they cannot shift a face's normalisation.
+    """
     n, size = len(faces), faces.shape[1]
     out = np.empty_like(faces)
-    angles = rng.uniform(-10, 10, n)
+    angles = rng.uniform(-15, 15, n)
     scales = rng.uniform(0.8, 1.2, n)
     shifts = rng.uniform(-0.1, 0.1, (n, 2)) * size
     flips = rng.random(n) < 0.5
@@ -107,13 +113,53 @@ def augment(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         matrix[:, 2] += shifts[i]
         face = faces[i, :, ::-1] if flips[i] else faces[i]
         out[i] = cv2.warpAffine(face, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    # Random erasing (p=0.5): a rectangle of 2-20% of the face filled with noise.
-    erase = np.flatnonzero(rng.random(n) < 0.5)
-    for i in erase:
+    _photometric(out, rng)
+    return out
+
+
+def _photometric(faces: np.ndarray, rng: np.random.Generator) -> None:
+    """In place: each effect applies to a random subset of the faces, with its own strength."""
+    n, size = len(faces), faces.shape[1]
+    for i in np.flatnonzero(rng.random(n) < 0.4):  # gamma and contrast: dim, bright and flat lighting
+        gamma = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
+        lut = 255.0 * (np.arange(256) / 255.0) ** gamma
+        contrast = rng.uniform(0.5, 1.0)
+        lut = 128 + (lut - 128) * contrast
+        faces[i] = np.clip(lut, 0, 255).astype(np.uint8)[faces[i]]
+    for i in np.flatnonzero(rng.random(n) < 0.2):  # defocus and motion softness
+        faces[i] = cv2.GaussianBlur(faces[i], (0, 0), rng.uniform(0.5, 1.3))
+    for i in np.flatnonzero(rng.random(n) < 0.2):  # a back-row face: few pixels, upscaled
+        small = int(rng.integers(16, 32))
+        tiny = cv2.resize(faces[i], (small, small), interpolation=cv2.INTER_AREA)
+        faces[i] = cv2.resize(tiny, (size, size), interpolation=cv2.INTER_LINEAR)
+    for i in np.flatnonzero(rng.random(n) < 0.2):  # stream and recording compression
+        quality = int(rng.integers(25, 80))
+        encoded = cv2.imencode(".jpg", faces[i], [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+        faces[i] = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+    for i in np.flatnonzero(rng.random(n) < 0.15):  # sensor noise in a dim room
+        noise = rng.normal(0, rng.uniform(3, 12), (size, size))
+        faces[i] = np.clip(faces[i] + noise, 0, 255).astype(np.uint8)
+
+
+def erase_and_crop(x: np.ndarray, rng: np.random.Generator, crop: int) -> np.ndarray:
+    """Random erasing (p=0.5, 2-20% of the face, filled with 0 = the face's mean) of standardised
+    (N, S, S, 1) faces, then a random ``crop`` x ``crop`` window of each."""
+    n, size = len(x), x.shape[1]
+    x = x.copy()
+    for i in np.flatnonzero(rng.random(n) < 0.5):
         area = rng.uniform(0.02, 0.2) * size * size
         aspect = np.exp(rng.uniform(np.log(0.3), np.log(3.3)))
         h = int(min(size, round(np.sqrt(area * aspect))))
         w = int(min(size, round(np.sqrt(area / aspect))))
-        y, x = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
-        out[i, y : y + h, x : x + w] = rng.integers(0, 256, (h, w), dtype=np.uint8)
-    return out
+        y, x0 = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
+        x[i, y : y + h, x0 : x0 + w] = 0.0
+    if crop >= size:
+        return x
+    offsets = rng.integers(0, size - crop + 1, (n, 2))
+    return np.stack([x[i, oy : oy + crop, ox : ox + crop] for i, (oy, ox) in enumerate(offsets)])
+
+
+def centre_crop(x: np.ndarray, crop: int) -> np.ndarray:
+    """The centre ``crop`` x ``crop`` window of (N, S, S, 1) faces (what the shipped model sees)."""
+    start = (x.shape[1] - crop) // 2
+    return x[:, start : start + crop, start : start + crop]

@@ -55,8 +55,8 @@ def keras_litert_max_difference(keras_path: Path, tflite_path: Path, faces: np.n
     """Largest absolute difference between Keras and LiteRT probabilities on the same faces."""
     import keras
 
-    from engage.classifier import EmotionClassifier
-    from engage.preprocess import prepare_faces
+    from engage.vision.classifier import EmotionClassifier
+    from engage.vision.preprocess import prepare_faces
 
     model = keras.models.load_model(keras_path, compile=False)
     batch = prepare_faces(faces)
@@ -142,9 +142,9 @@ def export_run(
     import keras
     import tensorflow as tf
 
-    from engage.classifier import EmotionClassifier
     from engage.training.data import load_split
     from engage.training.model import build_model
+    from engage.vision.classifier import EmotionClassifier
 
     best = checkpoint_dir / "best.keras"
     if not best.is_file():

@@ -1,13 +1,18 @@
-"""`engage train`: reproducible, resumable training of the emotion CNN with Keras 3.
+"""`engage train`: reproducible training of the emotion CNN with Keras 3, resumable across machines.
 
-Each epoch: augment the training faces with a generator seeded by (seed, epoch), run one
-`fit` epoch, score PublicTest, and checkpoint (model + optimizer + history) atomically. Rerunning
-the same command resumes after the last finished epoch; a finished run only re-exports.
-PrivateTest is never read here: it is for `engage evaluate` and the model card.
+Each epoch: augment the training faces with a generator seeded by (seed, epoch), run one `fit`
+epoch while an exponential moving average (EMA) of the weights follows every step, score the raw
+and the EMA weights on PublicTest, and write one checkpoint file atomically. The checkpoint holds
+every model variable (dropout's seed state included), the optimiser's variables, the EMA, the best
+weights so far and the run's history, so the same command resumes after the last finished epoch on
+any machine — the default checkpoint folder sits inside the repository (models/training/) so that a
+long run can be committed and continued by the next session. Keras 3 runs the same code under
+TensorFlow, JAX or PyTorch (KERAS_BACKEND). PrivateTest is never read here.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -19,8 +24,13 @@ import numpy as np
 
 from engage.errors import EngageError
 from engage.paths import file_sha256
-from engage.preprocess import prepare_faces
-from engage.training.data import augment, load_split, training_targets
+from engage.training.data import augment, centre_crop, erase_and_crop, load_split, training_targets
+from engage.vision.preprocess import prepare_faces
+
+CHECKPOINT_NAME = "checkpoint.npz"
+# Batch-norm scale/shift and biases are not decayed (Keras 3 matches these against variable paths
+# such as "s1a_bn/gamma"; the old "_bn" pattern matched none of them).
+NO_DECAY = ("gamma", "beta", "bias")
 
 
 @dataclass
@@ -28,19 +38,21 @@ class TrainConfig:
     data: Path
     ferplus: Path | None = None
     ferplus_weight: float = 0.4
-    epochs: int = 60
+    epochs: int = 140
     batch_size: int = 64
     learning_rate: float = 0.05
     weight_decay: float = 5e-4
-    warmup_epochs: int = 2
+    warmup_epochs: int = 3
+    ema_decay: float = 0.999
+    crop: int = 40
     seed: int = 2026
     limit: int | None = None  # train on the first N images only (smoke tests)
 
     def fingerprint(self) -> dict:
-        """The settings a resumed run must share with the checkpoint it resumes."""
+        """The settings a resumed run must share with the checkpoint it resumes (paths may differ)."""
         d = asdict(self)
-        d["data"] = str(self.data)
-        d["ferplus"] = str(self.ferplus) if self.ferplus else None
+        d["data"] = self.data.name
+        d["ferplus"] = self.ferplus.name if self.ferplus else None
         return d
 
 
@@ -49,23 +61,15 @@ class TrainState:
     epochs_done: int = 0
     best_epoch: int = -1
     best_val_accuracy: float = 0.0
-    seconds: float = 0.0
+    best_weights: str = "raw"  # "raw" or "ema": which weights scored best_val_accuracy
+    seconds: float = 0.0  # wall time of finished epochs, all sessions together
+    cpu_seconds: float = 0.0  # process CPU time of finished epochs (all cores)
     history: list[dict] = field(default_factory=list)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _save_model(model, path: Path) -> None:
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
-def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """SGD with Nesterov momentum, linear warm-up then cosine decay to 0, decoupled weight decay on
+    kernels only."""
     import keras
 
     total = max(1, config.epochs * steps_per_epoch)
@@ -80,8 +84,76 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
     optimizer = keras.optimizers.SGD(
         learning_rate=schedule, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
     )
-    optimizer.exclude_from_weight_decay(var_names=["_bn", "bias"])
-    model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
+    return optimizer
+
+
+class WeightAverage:
+    """An exponential moving average of a model's float variables, updated after every step.
+
+    The decay ramps up from 0 ((1 + t) / (10 + t)) so early averages are not dominated by the
+    random initialisation.
+    """
+
+    def __init__(self, model, decay: float, values: list[np.ndarray] | None = None, steps: int = 0) -> None:
+        self.model, self.decay, self.steps = model, decay, steps
+        self.values = values if values is not None else [np.array(v) for v in _float_variables(model)]
+
+    def update(self) -> None:
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for average, variable in zip(self.values, _float_variables(self.model), strict=True):
+            average *= decay
+            average += (1 - decay) * np.asarray(variable)
+
+    def copy_into(self, target) -> None:
+        for variable, average in zip(_float_variables(target), self.values, strict=True):
+            variable.assign(average)
+
+
+def _float_variables(model) -> list:
+    return [v for v in model.variables if "float" in str(v.dtype)]
+
+
+def default_checkpoint_dir(models_dir: Path, run_name: str) -> Path:
+    return models_dir / "training" / run_name
+
+
+def _save_checkpoint(path: Path, config: TrainConfig, state: TrainState, model, optimizer, ema, best) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for prefix, values in (
+        ("model", [np.array(v) for v in model.variables]),
+        ("optimizer", [np.array(v) for v in optimizer.variables]),
+        ("ema", ema.values),
+        ("best", best),
+    ):
+        arrays.update({f"{prefix}/{i:04d}": v for i, v in enumerate(values)})
+    meta = {"config": config.fingerprint(), "state": asdict(state), "ema_steps": ema.steps}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    os.replace(tmp, path)  # one atomic file: a stop mid-write keeps the previous epoch intact
+
+
+def load_checkpoint(path: Path) -> tuple[dict, dict[str, list[np.ndarray]]]:
+    """(meta, arrays by prefix) of a checkpoint file."""
+    with np.load(path) as data:
+        meta = json.loads(bytes(data["meta"]).decode())
+        groups: dict[str, list[np.ndarray]] = {"model": [], "optimizer": [], "ema": [], "best": []}
+        for key in sorted(k for k in data.files if k != "meta"):
+            groups[key.split("/")[0]].append(data[key])
+    return meta, groups
+
+
+def best_weights(checkpoint_dir: Path) -> tuple[list[np.ndarray], dict]:
+    """The best weights of a run (float variables of the core model, in order) and its state."""
+    path = checkpoint_dir / CHECKPOINT_NAME
+    if not path.is_file():
+        raise EngageError(f"no checkpoint in {checkpoint_dir}; train first")
+    meta, groups = load_checkpoint(path)
+    return groups["best"], meta
 
 
 def train(
@@ -90,62 +162,83 @@ def train(
     log: Callable[[str], None] = print,
     max_steps: int | None = None,
     on_batch: Callable[[int, int, int], None] | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
+    hours: float | None = None,
 ) -> TrainState:
-    """Train (or resume) into ``checkpoint_dir``; returns the state after the last epoch.
+    """Train (or resume) into ``checkpoint_dir``; returns the state after the last finished epoch.
 
-    ``max_steps`` caps the batches per epoch (for smoke tests only); ``on_batch(epoch, batch,
-    steps)`` is called after every training batch (for progress bars).
+    ``max_steps`` caps the batches per epoch (smoke tests only); ``on_batch(epoch, batch, steps)``
+    is called after every training batch. The run stops cleanly between epochs when
+    ``stop_requested()`` is true or when the next epoch would end past ``hours`` of this call.
     """
     import keras
 
     from engage.training.model import build_model
 
+    started_call = time.monotonic()
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    state_path, last_path = checkpoint_dir / "state.json", checkpoint_dir / "last.keras"
+    checkpoint = checkpoint_dir / CHECKPOINT_NAME
     train_split = load_split(config.data, "train", config.ferplus)
     val_split = load_split(config.data, "val")
     targets, keep = training_targets(train_split, config.ferplus_weight if config.ferplus else 0.0)
-    faces = train_split.faces[keep]
-    targets = targets[keep]
+    faces, targets = train_split.faces[keep], targets[keep]
     if config.limit:
         faces, targets = faces[: config.limit], targets[: config.limit]
     steps = int(np.ceil(len(faces) / config.batch_size))
     if max_steps:
         steps = min(steps, max_steps)
-    val_x = prepare_faces(val_split.faces)
+    val_x = centre_crop(prepare_faces(val_split.faces), config.crop)
 
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(size=config.crop)
+    optimizer = make_optimizer(config, steps)
+    optimizer.build(model.trainable_variables)
     state = TrainState()
-    if state_path.exists() and last_path.exists():
-        saved = json.loads(state_path.read_text())
-        if saved["config"] != config.fingerprint():
+    if checkpoint.is_file():
+        meta, groups = load_checkpoint(checkpoint)
+        if meta["config"] != config.fingerprint():
             raise EngageError(
                 f"{checkpoint_dir} holds a run with other settings; pass another --checkpoint-dir or delete it"
             )
-        state = TrainState(**saved["state"])
-        model = keras.models.load_model(last_path)
-        log(f"resuming after epoch {state.epochs_done} of {config.epochs} from {last_path}")
+        for variable, value in zip(model.variables, groups["model"], strict=True):
+            variable.assign(value)
+        for variable, value in zip(optimizer.variables, groups["optimizer"], strict=True):
+            variable.assign(value)
+        state = TrainState(**meta["state"])
+        ema = WeightAverage(model, config.ema_decay, groups["ema"], meta["ema_steps"])
+        best = groups["best"]
+        log(f"resuming after epoch {state.epochs_done} of {config.epochs} from {checkpoint}")
     else:
-        keras.utils.set_random_seed(config.seed)
-        model = build_model()
-        _compile(model, config, steps)
+        ema = WeightAverage(model, config.ema_decay)
+        best = [np.array(v) for v in _float_variables(model)]
         log(
             f"training {model.count_params():,} parameters on {len(faces):,} faces "
             f"({'FER+ soft labels' if config.ferplus else 'FER2013 labels'}), {config.epochs} epochs"
         )
+    model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    averaged = build_model(size=config.crop)  # holds the EMA weights for scoring
+
+    def score(net) -> tuple[float, float]:
+        probabilities = keras.ops.convert_to_numpy(net.predict(val_x, batch_size=512, verbose=0))
+        accuracy = float((probabilities.argmax(1) == val_split.labels).mean())
+        picked = probabilities[np.arange(len(val_x)), val_split.labels]
+        return accuracy, float(-np.log(np.clip(picked, 1e-7, 1)).mean())
 
     for epoch in range(state.epochs_done, config.epochs):
-        started = time.perf_counter()
+        mean_epoch = state.seconds / max(1, len(state.history))
+        if stop_requested() or (hours and time.monotonic() - started_call + mean_epoch > hours * 3600):
+            log(f"stopped cleanly after epoch {state.epochs_done}; rerun the same command to resume")
+            break
+        started, cpu_started = time.perf_counter(), time.process_time()
         rng = np.random.default_rng([config.seed, epoch])
         order = rng.permutation(len(faces))[: steps * config.batch_size]
-        x = prepare_faces(augment(faces[order], rng))
-        keras.utils.set_random_seed(config.seed * 1000 + epoch)
-        callbacks = []
-        if on_batch is not None:
-            callbacks.append(
-                keras.callbacks.LambdaCallback(
-                    on_train_batch_end=lambda batch, logs, epoch=epoch: on_batch(epoch + 1, batch + 1, steps)
-                )
-            )
+        x = erase_and_crop(prepare_faces(augment(faces[order], rng)), rng, config.crop)
+
+        def after_batch(batch: int, logs, epoch: int = epoch) -> None:
+            ema.update()
+            if on_batch is not None:
+                on_batch(epoch + 1, batch + 1, steps)
+
         result = model.fit(
             x,
             targets[order],
@@ -154,11 +247,11 @@ def train(
             initial_epoch=epoch,
             shuffle=False,
             verbose=0,
-            callbacks=callbacks,
+            callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=after_batch)],
         )
-        probabilities = model.predict(val_x, batch_size=512, verbose=0)
-        val_accuracy = float((probabilities.argmax(1) == val_split.labels).mean())
-        val_loss = float(-np.log(np.clip(probabilities[np.arange(len(val_x)), val_split.labels], 1e-7, 1)).mean())
+        val_accuracy, val_loss = score(model)
+        ema.copy_into(averaged)
+        ema_accuracy, ema_loss = score(averaged)
         seconds = time.perf_counter() - started
         row = {
             "epoch": epoch + 1,
@@ -166,22 +259,25 @@ def train(
             "accuracy": float(result.history["accuracy"][-1]),
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
-            "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+            "ema_val_loss": ema_loss,
+            "ema_val_accuracy": ema_accuracy,
+            "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
             "seconds": seconds,
         }
         state.history.append(row)
         state.epochs_done = epoch + 1
         state.seconds += seconds
-        if val_accuracy > state.best_val_accuracy:
-            state.best_val_accuracy, state.best_epoch = val_accuracy, epoch + 1
-            _save_model(model, checkpoint_dir / "best.keras")
-        _save_model(model, last_path)
-        _atomic_write_text(state_path, json.dumps({"config": config.fingerprint(), "state": asdict(state)}, indent=1))
-        eta = (config.epochs - state.epochs_done) * state.seconds / max(1, len(state.history))
+        state.cpu_seconds += time.process_time() - cpu_started
+        for kind, accuracy, net in (("raw", val_accuracy, model), ("ema", ema_accuracy, averaged)):
+            if accuracy > state.best_val_accuracy:
+                state.best_val_accuracy, state.best_epoch, state.best_weights = accuracy, epoch + 1, kind
+                best = [np.array(v) for v in _float_variables(net)]
+        _save_checkpoint(checkpoint, config, state, model, optimizer, ema, best)
+        eta = (config.epochs - state.epochs_done) * state.seconds / len(state.history)
         log(
             f"epoch {epoch + 1}/{config.epochs}  loss {row['loss']:.3f}  train acc {row['accuracy']:.3f}  "
-            f"PublicTest acc {val_accuracy:.4f} (best {state.best_val_accuracy:.4f} @ {state.best_epoch})  "
-            f"{seconds:.0f}s  ETA {eta / 60:.0f} min"
+            f"PublicTest {val_accuracy:.4f} (EMA {ema_accuracy:.4f}; best {state.best_val_accuracy:.4f} "
+            f"{state.best_weights} @ {state.best_epoch})  {seconds:.0f}s  ETA {eta / 3600:.1f} h"
         )
     return state
 

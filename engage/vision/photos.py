@@ -1,0 +1,182 @@
+"""Classify the faces in still photos (`engage classify`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engage.config import Config
+from engage.emotions import EMOTIONS
+from engage.types import Box
+
+
+@dataclass
+class FaceResult:
+    box: list[int]  # x, y, w, h in image pixels
+    label: str
+    emotions: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"box": self.box, "label": self.label, "emotions": self.emotions}
+
+
+@dataclass
+class ImageResult:
+    path: str
+    faces: list[FaceResult] = field(default_factory=list)
+    error: str | None = None
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)  # only with keep_images
+
+    def to_dict(self) -> dict:
+        data: dict = {"path": self.path, "faces": [f.to_dict() for f in self.faces]}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+# Limits for photos (the CLI's files and the dashboard's uploads alike).
+MAX_IMAGE_BYTES = 15 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+NOT_AN_IMAGE = "not a readable image (JPEG, PNG, WebP, BMP or TIFF)"
+NO_FACE_HINT = (
+    "no face found: try a clearer, frontal photo, well lit, where each face is at least "
+    "{min_face} px tall and not cut off"
+)
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def check_image_size(size_bytes: int) -> None:
+    """Raise ValueError when a file of `size_bytes` is over MAX_IMAGE_BYTES."""
+    if size_bytes > MAX_IMAGE_BYTES:
+        raise ValueError(f"file is {_mb(size_bytes)}, over the {MAX_IMAGE_BYTES // (1024 * 1024)} MB limit")
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ValueError(
+            f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), over the "
+            f"{MAX_IMAGE_PIXELS // 1_000_000} megapixel limit: scale it down first"
+        )
+
+
+def image_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the image header without decoding the pixels, or None when Pillow cannot tell.
+
+    Raises ValueError for an image so large that Pillow itself refuses it.
+    """
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except Image.DecompressionBombError as exc:  # Pillow's own limit (~179 MP) is far above ours
+        raise ValueError(
+            f"image is over the {MAX_IMAGE_PIXELS // 1_000_000} megapixel limit ({exc}): scale it down first"
+        ) from None
+    except Exception:  # not an image Pillow knows: OpenCV decides below
+        return None
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode image bytes in memory to BGR, enforcing the size, pixel and format limits.
+
+    The pixel count is checked from the header before decoding, so a small file claiming huge dimensions
+    (a decompression bomb) is refused without allocating its pixels. Raises ValueError with a one-line reason.
+    """
+    check_image_size(len(data))
+    size = image_dimensions(data)
+    if size is not None:
+        _check_pixels(*size)
+    array = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(array, cv2.IMREAD_COLOR) if array.size else None
+    if image is None:
+        raise ValueError(NOT_AN_IMAGE)
+    _check_pixels(image.shape[1], image.shape[0])
+    return image
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an image as BGR; raises ValueError with a short reason when it cannot."""
+    if not path.exists():
+        raise ValueError("no such file")
+    if path.is_dir():
+        raise ValueError("is a folder, not an image")
+    check_image_size(path.stat().st_size)
+    return decode_image(path.read_bytes())
+
+
+def photo_analyzer(config: Config):
+    """A FrameAnalyzer for unrelated still photos: every photo searched at the full detection scale.
+
+    (The video pipeline's adaptive coarse scale assumes consecutive frames of one scene.)
+    """
+    from engage.runs.analyze import FrameAnalyzer
+
+    detector = config.detector.model_copy(update={"fast_side": 0})
+    return FrameAnalyzer(config.model_copy(update={"detector": detector}))
+
+
+def face_results(boxes: list[Box], probabilities: np.ndarray) -> list[FaceResult]:
+    results = []
+    for box, p in zip(boxes, probabilities, strict=True):
+        emotions = {e: round(float(v), 4) for e, v in zip(EMOTIONS, p, strict=True)}
+        results.append(FaceResult(box.as_list(), EMOTIONS[int(np.argmax(p))], emotions))
+    return results
+
+
+def reading_order(faces: list[FaceResult]) -> list[FaceResult]:
+    """Faces in rows from top to bottom, each row left to right, so face numbers are easy to find."""
+    if len(faces) < 2:
+        return list(faces)
+    row_gap = 0.5 * float(np.median([f.box[3] for f in faces]))
+    by_centre = sorted(faces, key=lambda f: f.box[1] + f.box[3] / 2)
+    rows: list[list[FaceResult]] = []
+    row_top = 0.0
+    for face in by_centre:
+        centre = face.box[1] + face.box[3] / 2
+        if not rows or centre - row_top > row_gap:
+            rows.append([])
+            row_top = centre
+        rows[-1].append(face)
+    return [face for row in rows for face in sorted(row, key=lambda f: f.box[0])]
+
+
+def classify_image(image: np.ndarray, analyzer, whole_image: bool = False) -> list[FaceResult]:
+    """The faces in one BGR image in reading order (or the whole image as one face), with a `photo_analyzer`."""
+    from engage.types import Frame
+
+    if whole_image:
+        h, w = image.shape[:2]
+        return face_results([Box(0, 0, w, h)], analyzer.classifier.predict([image]))
+    found = analyzer.analyze(Frame(image, 0.0, 0))
+    return reading_order(face_results(found.boxes, found.probabilities))
+
+
+def classify_images(
+    paths: Iterable[Path], config: Config, whole_image: bool = False, keep_images: bool = False
+) -> Iterator[ImageResult]:
+    """Yield one result per path; a file that cannot be read yields a result with ``error``.
+
+    With `keep_images` each result also carries the decoded image (for annotation), until it is dropped.
+    """
+    analyzer = photo_analyzer(config)
+    for path in paths:
+        try:
+            image = read_image(Path(path))
+        except ValueError as exc:
+            yield ImageResult(str(path), error=str(exc))
+            continue
+        faces = classify_image(image, analyzer, whole_image)
+        yield ImageResult(str(path), faces, image=image if keep_images else None)

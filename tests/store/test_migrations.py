@@ -1,0 +1,263 @@
+"""Alembic migrations: empty -> head, upgrade from the previous revision keeps data, downgrade to base."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect
+
+from engage.emotions import EMOTIONS
+from engage.errors import EngageError
+from engage.store.database import Base, Store, alembic_config
+
+INITIAL = "c5a1f0e2b9d4"
+STATUS_DETAIL = "7b3e9d14a2f6"
+HEAD = "d4e8a2c61f35"  # sheets_outbox
+
+SESSION_COLUMNS = {
+    "id",
+    "name",
+    "source",
+    "kind",
+    "content_hash",
+    "started_at",
+    "ended_at",
+    "status",
+    "status_detail",
+    "media_duration_s",
+    "sample_fps",
+    "model",
+    "config_json",
+    "pid",
+    "host",
+    "created_at",
+}
+MINUTE_COLUMNS = {
+    "id",
+    "session_id",
+    "minute",
+    "start_s",
+    "end_s",
+    "frames_sampled",
+    "frames_expected",
+    "faces_total",
+    "faces_mean",
+    "faces_max",
+    "suppressed",
+    "dominant_emotion",
+    "valence",
+    "engagement",
+    "engagement_high",
+    "engagement_nominal",
+    "engagement_low",
+    *(f"p_{e}" for e in EMOTIONS),
+    *(f"top_{e}" for e in EMOTIONS),
+}
+
+
+def url_of(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def test_revision_chain() -> None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert script.get_heads() == [HEAD]
+    assert [r.revision for r in script.walk_revisions()] == [HEAD, STATUS_DETAIL, INITIAL]
+    assert script.get_revision(INITIAL).down_revision is None
+
+
+def test_upgrade_empty_to_head(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    with Store(path) as store:
+        assert store.current_revision() == store.head_revision() == HEAD
+        store.upgrade()  # already there: a no-op
+    insp = inspect(create_engine(url_of(path)))
+    assert set(insp.get_table_names()) == {"alembic_version", "sessions", "minutes", "sheets_outbox"}
+    assert {c["name"] for c in insp.get_columns("sessions")} == SESSION_COLUMNS
+    assert {c["name"] for c in insp.get_columns("sheets_outbox")} == {
+        "id",
+        "session_id",
+        "minute",
+        "queued_at",
+        "attempts",
+        "last_attempt_at",
+        "last_error",
+    }
+    (outbox_fk,) = insp.get_foreign_keys("sheets_outbox")
+    assert (outbox_fk["referred_table"], outbox_fk["options"].get("ondelete")) == ("sessions", "CASCADE")
+    assert {c["name"] for c in insp.get_columns("minutes")} == MINUTE_COLUMNS
+    nullable = {c["name"]: c["nullable"] for c in insp.get_columns("minutes")}
+    assert all(nullable[f"p_{e}"] and nullable[f"top_{e}"] for e in EMOTIONS)
+    assert not nullable["faces_total"] and not nullable["suppressed"]
+
+    (fk,) = insp.get_foreign_keys("minutes")
+    assert (fk["referred_table"], fk["constrained_columns"], fk["options"].get("ondelete")) == (
+        "sessions",
+        ["session_id"],
+        "CASCADE",
+    )
+    assert [u["column_names"] for u in insp.get_unique_constraints("minutes")] == [["session_id", "minute"]]
+    indexed = {tuple(i["column_names"]) for i in insp.get_indexes("sessions")}
+    assert {("content_hash",), ("started_at",), ("name",), ("status",)} <= indexed
+    assert ("session_id",) in {tuple(i["column_names"]) for i in insp.get_indexes("minutes")}
+
+
+def test_models_match_the_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    Store(path).close()
+    with create_engine(url_of(path)).connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_no_column_could_hold_images_or_identities(tmp_path: Path) -> None:
+    for table in Base.metadata.tables.values():
+        for column in table.columns:
+            assert column.type.python_type is not bytes, f"{table.name}.{column.name} is binary"
+            assert not any(word in column.name for word in ("image", "crop", "embedding", "identity", "face_id"))
+
+
+def test_upgrade_from_the_previous_revision_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    command.upgrade(alembic_config(url_of(path)), INITIAL)  # env.py making its own connection
+    with sqlite3.connect(path) as con:
+        assert "status_detail" not in {r[1] for r in con.execute("PRAGMA table_info(sessions)")}
+        con.execute(
+            "INSERT INTO sessions (id, name, source, kind, started_at, status, sample_fps, model, config_json,"
+            " created_at) VALUES (1, 'old lecture', 'old.mp4', 'video', '2026-01-05 09:00:00.000000', 'completed',"
+            " 2.0, 'emotion.tflite@0000000', '{\"sample_fps\": 2.0}', '2026-01-05 09:00:00.000000')"
+        )
+        con.execute(
+            "INSERT INTO minutes (session_id, minute, start_s, end_s, frames_sampled, frames_expected, faces_total,"
+            " faces_mean, faces_max, suppressed, p_happy, dominant_emotion)"
+            " VALUES (1, 0, 0.0, 59.5, 120, 120, 240, 2.0, 3, 0, 0.6, 'happy')"
+        )
+    con.close()
+
+    with Store(path) as store:  # opening upgrades to head
+        assert store.current_revision() == HEAD
+        info = store.get_session(1)
+        assert (info.name, info.status, info.status_detail, info.minutes) == ("old lecture", "completed", None, 1)
+        assert info.config == {"sample_fps": 2.0}
+        assert info.started_at.isoformat() == "2026-01-05T09:00:00+00:00"
+        (minute,) = store.minutes(1)
+        assert minute.emotion_mean is not None and minute.emotion_mean["happy"] == 0.6
+        assert minute.dominant_emotion == "happy"
+
+
+def test_downgrade_to_previous_keeps_minutes(tmp_path: Path) -> None:
+    # Downgrading copies `sessions` on SQLite; with foreign keys on that would cascade-delete every minute.
+    path = tmp_path / "engage.db"
+    with Store(path) as store:
+        sid = store.create_session("s", "a.mp4", "video", 2.0, "m", {})
+        store.finish_session(sid, "failed", detail="decoder crashed")
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO minutes (session_id, minute, start_s, end_s, frames_sampled, frames_expected,"
+                f" faces_total, faces_mean, faces_max, suppressed) VALUES ({sid}, 0, 0, 59, 1, 1, 0, 0, 0, 1)"
+            )
+        store.downgrade(INITIAL)
+        assert store.current_revision() == INITIAL
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT count(*) FROM minutes").fetchone()[0] == 1
+        assert con.execute("SELECT status FROM sessions").fetchall() == [("failed",)]
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    con.close()
+    with Store(path) as store:
+        assert store.get_session(sid).minutes == 1
+
+
+def test_downgrade_to_base(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    Store(path).close()
+    command.downgrade(alembic_config(url_of(path)), "base")
+    insp = inspect(create_engine(url_of(path)))
+    assert set(insp.get_table_names()) == {"alembic_version"}
+    with Store(path) as store:  # and back up again
+        assert store.current_revision() == HEAD
+
+
+def test_store_downgrade_to_base(tmp_path: Path) -> None:
+    with Store(tmp_path / "engage.db") as store:
+        store.downgrade("base")
+        assert store.current_revision() is None
+        with pytest.raises(EngageError, match="cannot downgrade"):
+            store.downgrade("nonexistent")
+
+
+def test_database_from_a_newer_engage(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    Store(path).close()
+    with sqlite3.connect(path) as con:
+        con.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    con.close()
+    with pytest.raises(EngageError, match="newer than this engage"):
+        Store(path)
+
+
+def test_offline_sql(tmp_path: Path) -> None:
+    config = alembic_config(url_of(tmp_path / "never-created.db"))
+    config.output_buffer = io.StringIO()
+    command.upgrade(config, "head", sql=True)
+    sql = config.output_buffer.getvalue()
+    assert "CREATE TABLE sessions" in sql and "CREATE TABLE minutes" in sql
+    assert not (tmp_path / "never-created.db").exists()
+
+
+def test_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    errors: list[BaseException] = []
+
+    def open_and_close() -> None:
+        try:
+            Store(path).close()
+        except BaseException as exc:  # noqa: B036 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_and_close) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Store(path) as store:
+        assert store.current_revision() == HEAD
+
+
+def test_upgrade_from_status_detail_adds_an_empty_outbox_and_queues_new_minutes(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    command.upgrade(alembic_config(url_of(path)), STATUS_DETAIL)
+    with sqlite3.connect(path) as con:
+        assert "sheets_outbox" not in {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        con.execute(
+            "INSERT INTO sessions (id, name, source, kind, started_at, status, sample_fps, model, config_json,"
+            " created_at) VALUES (1, 'old', 'old.mp4', 'video', '2026-01-05 09:00:00.000000', 'completed',"
+            " 1.0, 'm', '{}', '2026-01-05 09:00:00.000000')"
+        )
+        con.execute(
+            "INSERT INTO minutes (session_id, minute, start_s, end_s, frames_sampled, frames_expected, faces_total,"
+            " faces_mean, faces_max, suppressed) VALUES (1, 0, 0.0, 59.0, 60, 60, 60, 1.0, 1, 0)"
+        )
+    con.close()
+    with Store(path) as store:
+        assert store.current_revision() == HEAD
+        assert store.get_session(1).minutes == 1
+        with store.engine.connect() as connection:
+            # Old minutes are not queued (export them with `engage export sheets`); new writes are.
+            assert connection.exec_driver_sql("SELECT count(*) FROM sheets_outbox").scalar() == 0
+        store.finish_session(1, "completed")
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT session_id, minute FROM sheets_outbox").all() == [(1, None)]
+        store.downgrade(STATUS_DETAIL)
+        assert store.current_revision() == STATUS_DETAIL
+        assert store.get_session(1).minutes == 1
+    insp = inspect(create_engine(url_of(path)))
+    assert "sheets_outbox" not in insp.get_table_names()

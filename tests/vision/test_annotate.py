@@ -1,0 +1,250 @@
+"""Annotated photos: boxes and labels drawn where the real faces are, the chart panel, the limits, the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from faces import group_photo
+
+from engage.config import load_config
+from engage.vision.annotate import (
+    EMOTION_BGR,
+    EMOTION_RGB,
+    annotation_paths,
+    draw_faces,
+    line_width,
+    render_panel,
+    text_color,
+)
+from engage.vision.photos import (
+    MAX_IMAGE_BYTES,
+    NOT_AN_IMAGE,
+    FaceResult,
+    classify_image,
+    decode_image,
+    photo_analyzer,
+    reading_order,
+)
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return photo_analyzer(load_config(None))
+
+
+@pytest.fixture(scope="module")
+def group():
+    return group_photo(30)
+
+
+@pytest.fixture(scope="module")
+def group_faces(group, analyzer):
+    return classify_image(group[0], analyzer)
+
+
+def edge_share(image: np.ndarray, box: list[int], color: tuple[int, int, int], sides: str = "lrb") -> float:
+    """Share of the pixels on a box's inner edge line (left, right, bottom, top) that have exactly `color`."""
+    x, y, w, h = box
+    lines = {
+        "l": image[y + 2 : y + h - 2, x],
+        "r": image[y + 2 : y + h - 2, x + w - 1],
+        "b": image[y + h - 1, x + 2 : x + w - 2],
+        "t": image[y, x + 2 : x + w - 2],
+    }
+    pixels = np.concatenate([lines[s] for s in sides])
+    return float(np.mean(np.all(pixels == np.array(color, np.uint8), axis=1)))
+
+
+def test_astronaut_is_boxed_in_the_happy_colour_and_nothing_else_changes(astronaut_bgr, analyzer):
+    original = astronaut_bgr.copy()
+    (face,) = classify_image(astronaut_bgr, analyzer)
+    out = draw_faces(astronaut_bgr, [face])
+    assert np.array_equal(astronaut_bgr, original), "the input image must not be modified"
+    assert out.shape == astronaut_bgr.shape and out.dtype == np.uint8
+    assert face.label == "happy"
+    assert edge_share(out, face.box, EMOTION_BGR["happy"], "lrbt") > 0.95
+    # The same edge pixels were not that colour in the photo.
+    assert edge_share(astronaut_bgr, face.box, EMOTION_BGR["happy"], "lrbt") < 0.05
+    # Changes stay near the box and its label: the lower half of the image (the suit, the helmet) is untouched.
+    x, y, w, h = face.box
+    assert np.array_equal(out[y + h + 10 :], astronaut_bgr[y + h + 10 :])
+    changed_rows = np.flatnonzero(np.any(out != astronaut_bgr, axis=(1, 2)))
+    assert changed_rows.min() < y, "the label sits above the face"
+
+
+def label_height(out: np.ndarray, original: np.ndarray, box: list[int], color) -> int:
+    """Rows above the box where the label's solid background (the emotion colour) was painted."""
+    x, y, w, _ = box
+    band = out[:y, x : x + w]
+    was = original[:y, x : x + w]
+    painted = np.all(band == np.array(color, np.uint8), axis=2) & np.any(band != was, axis=2)
+    rows = np.flatnonzero(painted.mean(axis=1) > 0.3)
+    return int(rows.max() - rows.min() + 1) if rows.size else 0
+
+
+def test_labels_and_lines_scale_with_the_image(astronaut_bgr):
+    face = FaceResult([180, 80, 110, 130], "happy", {e: (0.9 if e == "happy" else 0.1 / 6) for e in EMOTION_RGB})
+    small = draw_faces(astronaut_bgr, [face])
+    big_image = cv2.resize(astronaut_bgr, (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    big_face = FaceResult([v * 4 for v in face.box], face.label, face.emotions)
+    big = draw_faces(big_image, [big_face])
+    small_h = label_height(small, astronaut_bgr, face.box, EMOTION_BGR["happy"])
+    big_h = label_height(big, big_image, big_face.box, EMOTION_BGR["happy"])
+    assert small_h >= 16, "labels stay legible on small images"
+    assert 2.2 < big_h / small_h < 4.5
+    assert line_width((512, 512)) == 1 and line_width((2048, 2048)) == 4 and line_width((4000, 6000)) == 12
+
+
+def test_palette_is_distinct_with_readable_text():
+    colours = list(EMOTION_RGB.values())
+    assert len(set(colours)) == 7
+    for rgb in colours:
+        bgr = rgb[::-1]
+        ink = text_color(bgr)
+        lum = [
+            (0.2126 * (c[0] / 255) ** 2.2 + 0.7152 * (c[1] / 255) ** 2.2 + 0.0722 * (c[2] / 255) ** 2.2)
+            for c in (rgb, ink)
+        ]
+        contrast = (max(lum) + 0.05) / (min(lum) + 0.05)
+        assert contrast >= 4.5, f"label text on {rgb} has contrast {contrast:.1f}"
+
+
+def test_thirty_real_faces_are_found_boxed_and_numbered_in_reading_order(group, group_faces):
+    image, placed = group
+    assert len(group_faces) == 30
+    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (f.box for f in group_faces)]
+    for px, py, pw, ph in placed:  # every pasted head holds exactly one detected face
+        assert sum(px < cx < px + pw and py < cy < py + ph for cx, cy in centres) == 1
+    out = draw_faces(image, group_faces, numbered=True)
+    for face in group_faces:
+        assert edge_share(out, face.box, EMOTION_BGR[face.label]) > 0.9
+        assert edge_share(image, face.box, EMOTION_BGR[face.label]) < 0.05
+    # Reading order: rows top to bottom, left to right within a row.
+    tops = [f.box[1] + f.box[3] / 2 for f in group_faces]
+    assert all(b >= a - 0.5 * group_faces[0].box[3] for a, b in zip(tops, tops[1:], strict=False))
+    assert reading_order(list(reversed(group_faces))) == group_faces
+
+
+def test_panel_puts_a_chart_per_face_beside_the_photo(group, group_faces, astronaut_bgr, analyzer):
+    image, _ = group
+    panel = render_panel(image, group_faces)
+    assert panel.shape[0] == image.shape[0] == 1080  # a 1080 px photo keeps its height
+    assert panel.shape[1] > image.shape[1] + 5 * 300, "30 charts need several columns"
+    side = panel[:, image.shape[1] :]
+    # Each chart's title block is filled with the face's emotion colour: one per face.
+    title = np.all(side == np.array(EMOTION_BGR["happy"], np.uint8), axis=2)
+    count, _ = cv2.connectedComponents(title.astype(np.uint8))
+    labels_happy = sum(f.label == "happy" for f in group_faces)
+    assert count - 1 >= labels_happy  # title blocks plus bars
+    small = render_panel(astronaut_bgr, classify_image(astronaut_bgr, analyzer))
+    assert small.shape[0] == 600 and small.shape[1] > 600  # small photos are scaled up to stay legible
+    empty = render_panel(np.full((300, 400, 3), 128, np.uint8), [])
+    assert empty.shape[0] == 600
+
+
+def test_limits_are_checked_in_memory_before_decoding(monkeypatch):
+    from PIL import Image
+
+    assert str(pytest.raises(ValueError, decode_image, b"just some text").value) == NOT_AN_IMAGE
+    too_big = b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES)
+    assert "over the 15 MB limit" in str(pytest.raises(ValueError, decode_image, too_big).value)
+    # A small PNG that claims 48 megapixels: refused from its header, without decoding its pixels.
+    buffer = io.BytesIO()
+    Image.new("L", (8000, 6000)).save(buffer, format="PNG")
+    bomb = buffer.getvalue()
+    assert len(bomb) < 1_000_000
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("the pixels were decoded")
+
+    monkeypatch.setattr(cv2, "imdecode", no_decode)
+    message = str(pytest.raises(ValueError, decode_image, bomb).value)
+    assert "8000x6000" in message and "over the 40 megapixel limit" in message
+    monkeypatch.undo()
+    ok, webp = cv2.imencode(".webp", np.full((60, 80, 3), 200, np.uint8))
+    assert decode_image(webp.tobytes()).shape == (60, 80, 3)
+
+
+def test_output_names_never_collide(tmp_path):
+    taken: set[Path] = set()
+    first = annotation_paths(tmp_path, Path("a/class.jpg"), taken)
+    second = annotation_paths(tmp_path, Path("b/class.png"), taken)
+    assert first == (tmp_path / "class.annotated.png", tmp_path / "class.panel.png")
+    assert second == (tmp_path / "class-2.annotated.png", tmp_path / "class-2.panel.png")
+
+
+def engage(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "engage", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=180,
+    )
+
+
+def test_cli_annotate_writes_boxed_copies_and_keeps_json(tmp_path, astronaut_bgr, group):
+    (tmp_path / "b").mkdir()
+    astronaut = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(astronaut), astronaut_bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    group_path = tmp_path / "class.png"
+    cv2.imwrite(str(group_path), group[0])
+    twin = tmp_path / "b" / "class.webp"  # same stem as class.png
+    cv2.imwrite(str(twin), astronaut_bgr)
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((200, 300, 3), 128, np.uint8))
+    out_dir = tmp_path / "out" / "annotated"
+
+    result = engage(
+        "classify", str(astronaut), str(group_path), str(twin), str(wall), "--annotate", str(out_dir), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [set(r) for r in records] == [{"path", "faces"}] * 4, "--json output is unchanged by --annotate"
+    assert [len(r["faces"]) for r in records] == [1, 30, 1, 0]
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        f"{stem}.{kind}.png" for stem in ("astronaut", "class", "class-2", "wall") for kind in ("annotated", "panel")
+    )
+    assert f"wrote {out_dir / 'class.annotated.png'}" in result.stderr
+    assert "wall.png: no face found: try a clearer, frontal photo" in result.stderr
+
+    for record, source in zip(records, (astronaut, group_path, twin, wall), strict=True):
+        original = cv2.imread(str(source))
+        stem = "class-2" if source == twin else source.stem
+        annotated = cv2.imread(str(out_dir / f"{stem}.annotated.png"))
+        panel = cv2.imread(str(out_dir / f"{stem}.panel.png"))
+        assert annotated.shape == original.shape, "the annotated copy keeps the photo's size"
+        assert panel.shape[1] > annotated.shape[1] * min(1, 600 / annotated.shape[0])
+        for face in record["faces"]:
+            colour = EMOTION_BGR[face["label"]]
+            assert edge_share(annotated, face["box"], colour) > 0.9
+            assert edge_share(original, face["box"], colour) < 0.05
+    astronaut_face = records[0]["faces"][0]
+    x, y, w, h = astronaut_face["box"]
+    assert astronaut_face["label"] == "happy" and 140 < x + w / 2 < 320 and 30 < y + h / 2 < 230
+
+
+def test_cli_annotate_bad_folder_and_bad_files_are_one_line_errors(tmp_path, astronaut_bgr):
+    not_a_folder = tmp_path / "taken.txt"
+    not_a_folder.write_text("x")
+    photo = tmp_path / "a.png"
+    cv2.imwrite(str(photo), astronaut_bgr)
+    result = engage("classify", str(photo), "--annotate", str(not_a_folder))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"error: --annotate needs a folder, but {not_a_folder} is a file"
+
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("this is a text file renamed .jpg")
+    out_dir = tmp_path / "out"
+    result = engage("classify", str(fake), str(photo), "--annotate", str(out_dir))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{fake}: {NOT_AN_IMAGE}" in result.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.annotated.png", "a.panel.png"]
