@@ -34,10 +34,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import _common  # noqa: E402
+import common  # noqa: E402
 
-sys.path.insert(0, str(_common.REPO / "tests"))
-sys.path.insert(0, str(_common.REPO / "benchmarks"))
+sys.path.insert(0, str(common.REPO / "tests"))
+sys.path.insert(0, str(common.REPO / "benchmarks"))
 
 
 def load() -> str:

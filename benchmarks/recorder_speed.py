@@ -31,9 +31,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import _common  # noqa: E402
+import common  # noqa: E402
 
-sys.path.insert(0, str(_common.REPO / "tests"))
+sys.path.insert(0, str(common.REPO / "tests"))
 
 
 def load() -> str:
@@ -44,9 +44,10 @@ def real_time(seconds: float, faces: int, fps: float, folder: Path) -> None:
     from clips import make_clip
 
     from engage.config import load_config
-    from engage.runs.analyze import FrameAnalyzer
-    from engage.runs.recorder import Recorder, file_input
+    from engage.runs.recorder import Recorder
+    from engage.sources.live import file_input
     from engage.store.database import open_store
+    from engage.vision.analyzer import FrameAnalyzer
 
     print(f"building a 1080p30 clip of {faces} real faces, {seconds:.0f} s ...", flush=True)
     clip = make_clip(folder / "class1080.mp4", seconds + 5, fps=30, size=(1920, 1080), faces=faces, noise=6)
@@ -89,7 +90,7 @@ def peak_rss(clip: Path, db: Path, speed: float, fps: float) -> tuple[float, flo
     """Run `engage record` on the clip; returns (peak RSS MiB, wall s, RSS samples in MiB)."""
     command = [sys.executable, "-m", "engage", "record", "--source", str(clip), "--speed", str(speed)]
     command += ["--sample-fps", str(fps), "--db", str(db)]
-    env = {**os.environ, "PYTHONPATH": str(_common.REPO)}
+    env = {**os.environ, "PYTHONPATH": str(common.REPO)}
     started = time.perf_counter()
     log_path = db.with_suffix(".log")
     with log_path.open("w") as log:

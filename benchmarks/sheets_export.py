@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import REPO
+from common import REPO
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -27,7 +27,9 @@ from fake_sheets import FakeSheets  # noqa: E402
 from engage.config import SheetsConfig  # noqa: E402
 from engage.emotions import EMOTIONS  # noqa: E402
 from engage.minutes.metrics import MinuteMetrics  # noqa: E402
-from engage.sheets import mirror as sheets  # noqa: E402
+from engage.sheets.background import SheetsMirror  # noqa: E402
+from engage.sheets.outbox import subscribe_if_configured  # noqa: E402
+from engage.sheets.push import export_sessions, send_pending  # noqa: E402
 from engage.store.database import Store  # noqa: E402
 
 KEY = "1BenchmarkSpreadsheet000"
@@ -61,16 +63,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, FakeSheets() as fake:
         fake.add_spreadsheet(KEY)
         store = Store(Path(folder) / "bench.db")
+        subscribe_if_configured(store, config)  # as the CLI does: every write is queued for Sheets
         sid = session(store, "four hours", 240)
         for label in ("first export", "re-export"):
             started = time.perf_counter()
-            result = sheets.export_sessions(store, [store.get_session(sid)], config, client=fake.client())
+            result = export_sessions(store, [store.get_session(sid)], config, client=fake.client())
             print(f"4-hour session, {label}: {result.requests} requests, {time.perf_counter() - started:.2f} s")
 
         for n in range(20):
             session(store, f"class {n}", 60)
         started = time.perf_counter()
-        result = sheets.send_pending(store, config, client=fake.client())
+        result = send_pending(store, config, client=fake.client())
         print(
             f"20 sessions x 60 queued minutes drained: {result.requests} requests, "
             f"{result.rows_appended} rows, {time.perf_counter() - started:.2f} s"
@@ -79,7 +82,7 @@ def main() -> None:
         live = store.create_session("live", "camera:0", "camera", 1.0, "m", {})
         quiet = add_minute_ms(store, live)
         fake.fail(500, times=100_000)
-        mirror = sheets.SheetsMirror(config.model_copy(update={"interval_s": 1.0}), store, client=fake.client())
+        mirror = SheetsMirror(config.model_copy(update={"interval_s": 1.0}), store, client=fake.client())
         mirror.start()
         down = add_minute_ms(store, live)
         report = mirror.stop(timeout=5)

@@ -1,29 +1,36 @@
 """The Dash app: `create_app()` builds it over a database, `serve()` runs it (what `engage dashboard` calls).
 
-Pages are modules in dashboards/pages/ registered with `dash.register_page`; the navigation bar lists every
-registered page without a path variable, so a new page module appears there without edits here.
+Pages are modules in dashboards/pages/ (see dashboards.pages.Page). Each app routes them itself: one callback
+on the URL renders the page whose path matches, and the page's callbacks are added to that app only, so
+several apps in one process (tests, the benchmark) never share or lose callbacks. The navigation bar lists
+every page without a path variable, so a new page module appears there without edits here.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import secrets
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import dash
 import flask
-from dash import dcc, html
+from dash import Input, Output, dcc, html
 
 from dashboards.data import DataSource
+from dashboards.pages import Page, discover
 from engage.config import Config
 from engage.errors import EngageError
 
-PAGES_FOLDER = Path(__file__).resolve().parent / "pages"
 SOURCE_KEY = "ENGAGE_DATA_SOURCE"
 CONFIG_KEY = "ENGAGE_CONFIG"
+APP_TITLE = "engage — lecture engagement"
+# Ids of the router's components in the app's layout.
+LOCATION, PAGE_CONTENT, PAGE_TITLE = "page-location", "page-content", "page-title"
 
 
 def data_source() -> DataSource:
@@ -84,22 +91,61 @@ def check_port(host: str, port: int) -> None:
             ) from exc
 
 
-def _navigation() -> html.Nav:
+def _navigation(app: dash.Dash, pages: list[Page]) -> html.Nav:
     links = [
         dcc.Link(
-            page["name"],
-            href=page["relative_path"],
+            page.name,
+            href=app.get_relative_path(page.path),
             className="nav-link",
-            id=f"nav-{page['module'].rsplit('.', 1)[-1]}",
+            id="nav-" + re.sub(r"[^a-z0-9]+", "-", page.name.lower()).strip("-"),
         )
-        for page in sorted(dash.page_registry.values(), key=lambda p: (p.get("order") is None, p.get("order") or 0))
-        if not page.get("path_template")  # pages that need a value in their path (a session) are reached by links
+        for page in pages
+        if page.in_navigation
     ]
     return html.Nav([html.Span("engage", className="brand"), *links], className="navbar")
 
 
-def _layout() -> html.Div:
-    return html.Div([_navigation(), html.Main(dash.page_container, className="content")])
+def _layout(app: dash.Dash, pages: list[Page]) -> html.Div:
+    return html.Div(
+        [
+            dcc.Location(id=LOCATION),
+            _navigation(app, pages),
+            html.Main(html.Div(id=PAGE_CONTENT), className="content"),
+            dcc.Store(id=PAGE_TITLE),
+        ]
+    )
+
+
+def _not_found(app: dash.Dash) -> html.Div:
+    return html.Div(
+        [html.H1("Page not found"), dcc.Link("← All sessions", href=app.get_relative_path("/"), className="back")]
+    )
+
+
+def _add_router(app: dash.Dash, pages: list[Page]) -> None:
+    """Render the page matching the URL into PAGE_CONTENT (dcc.Link changes the URL without a reload)."""
+
+    # Like Dash Pages: no initial call, as dcc.Location sets its pathname when it mounts, which triggers this.
+    @app.callback(
+        Output(PAGE_CONTENT, "children"),
+        Output(PAGE_TITLE, "data"),
+        Input(LOCATION, "pathname"),
+        Input(LOCATION, "search"),
+        prevent_initial_call=True,
+    )
+    def route(pathname: str | None, search: str | None) -> tuple[Any, str]:
+        path = "/" + (app.strip_relative_path(pathname or "/") or "")
+        query = {name: values[-1] for name, values in parse_qs((search or "").lstrip("?")).items()}
+        for page in pages:
+            variables = page.match(path)
+            if variables is not None:
+                return page.render(**{**query, **variables}), page.title
+        return _not_found(app), f"{APP_TITLE}: page not found"
+
+    app.clientside_callback(
+        "function (title) { if (title) { document.title = title; } }",
+        Input(PAGE_TITLE, "data"),
+    )
 
 
 def create_app(db: str | Path | None, config: Config, *, refresh_seconds: float | None = None) -> dash.Dash:
@@ -109,30 +155,20 @@ def create_app(db: str | Path | None, config: Config, *, refresh_seconds: float 
     """
     section = getattr(config, "dashboard", None)
     refresh = refresh_seconds or getattr(section, "refresh_seconds", None) or 5.0
-    # Dash runs every page module again for each new app, and their @callback decorators queue in module
-    # globals that the first app to serve a request takes. Start from an empty queue (a page module imported
-    # on its own leaves its callbacks there) and let this app take its own at once, so that several apps in
-    # one process (tests, the benchmark) each get exactly their pages' callbacks, once.
-    from dash import _callback
-
-    _callback.GLOBAL_CALLBACK_LIST.clear()
-    _callback.GLOBAL_CALLBACK_MAP.clear()
     app = dash.Dash(
         "dashboards",
-        use_pages=True,
-        pages_folder=str(PAGES_FOLDER),
-        title="engage — lecture engagement",
+        title=APP_TITLE,
         update_title=None,  # no "Updating..." flicker in the tab title on every live refresh
-        suppress_callback_exceptions=True,
+        suppress_callback_exceptions=True,  # page components are not in the layout until their page is shown
     )
-    app.callback_map.update(_callback.GLOBAL_CALLBACK_MAP)
-    app._callback_list.extend(_callback.GLOBAL_CALLBACK_LIST)
-    _callback.GLOBAL_CALLBACK_LIST.clear()
-    _callback.GLOBAL_CALLBACK_MAP.clear()
+    pages = discover()
+    app.layout = _layout(app, pages)
+    _add_router(app, pages)
+    for page in pages:
+        page.register(app)
     app.server.config[SOURCE_KEY] = DataSource(db, config)
     app.server.config[CONFIG_KEY] = config
     app.server.config["ENGAGE_REFRESH_MS"] = int(refresh * 1000)
-    app.layout = _layout
     login = credentials(config)
     if login is not None:
         import dash_auth

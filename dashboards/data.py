@@ -8,7 +8,8 @@ from pathlib import Path
 
 from engage.config import Config
 from engage.errors import EngageError
-from engage.store.database import Store, _sqlite_file, open_store_read_only, resolve_url
+from engage.store.database import Store, open_store_read_only
+from engage.store.urls import resolve_url, sqlite_file
 
 
 @dataclass
@@ -26,7 +27,7 @@ class DataSource:
         self.config = config
         self.db = db if db is not None else config.database
         self.url = resolve_url(self.db)
-        self.path = _sqlite_file(self.url)
+        self.path = sqlite_file(self.url)
         self.location = str(self.path) if self.path else self.url.render_as_string(hide_password=True)
         self._store: Store | None = None
         self._lock = threading.Lock()

@@ -11,20 +11,14 @@ from typing import Any
 
 from dashboards import figures
 from dashboards.data import DataSource, Unavailable
-from engage.errors import EngageError
-from engage.minutes.metrics import MinuteMetrics
-from engage.store.database import SessionInfo, SessionSummary, minute_to_dict
+from engage.errors import DatabaseUnavailable, EngageError, NotFound
+from engage.minutes.metrics import MinuteMetrics, session_engagement
+from engage.minutes.timefmt import format_clock
+from engage.store.overview import SessionSummary
+from engage.store.schema import SessionInfo
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 LIVE_STATUSES = ("running",)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
 def sparkline(values: list[float | None]) -> str:
@@ -67,7 +61,7 @@ def overview_row(s: SessionSummary) -> dict[str, Any]:
         "id": info.id,
         "session": f"[{name}](/session/{info.id})",
         "date": info.started_at.strftime("%Y-%m-%d %H:%M"),
-        "duration": fmt_duration(seconds),
+        "duration": format_clock(seconds, missing="–"),
         "minutes": round(seconds / 60, 1) if seconds is not None else None,
         "source": info.source,
         "engagement": round(s.mean_engagement, 2) if s.mean_engagement is not None else None,
@@ -144,8 +138,10 @@ def session_view(source: DataSource, session_id: Any) -> SessionView:
     try:
         info = store.get_session(sid)
         minutes = store.minutes(sid)
-    except EngageError as exc:
+    except NotFound as exc:
         return SessionView(message=Unavailable("No such session", f"{exc}. Pick a session from the overview instead."))
+    except DatabaseUnavailable as exc:
+        return SessionView(message=Unavailable("Database unavailable", str(exc)))
     config = source.config
     band = config.engagement
     view = SessionView(info=info, minutes=minutes, live=info.status in LIVE_STATUSES)
@@ -155,15 +151,13 @@ def session_view(source: DataSource, session_id: Any) -> SessionView:
         "faces": figures.faces_timeline(minutes),
         "dominant": figures.dominant_emotions(minutes),
     }
-    weights = [(m.engagement, m.faces_total) for m in minutes if m.engagement is not None and not m.suppressed]
-    total = sum(w for _, w in weights)
-    mean = sum(e * w for e, w in weights) / total if total else None
+    mean = session_engagement(minutes)
     frames = sum(m.frames_sampled for m in minutes)
     faces = sum(m.faces_total for m in minutes)
     suppressed = sum(1 for m in minutes if m.suppressed)
     view.facts = [
         ("Started (UTC)", info.started_at.strftime("%Y-%m-%d %H:%M")),
-        ("Length", fmt_duration(session_seconds(info, max((m.minute for m in minutes), default=None)))),
+        ("Length", format_clock(session_seconds(info, max((m.minute for m in minutes), default=None)), missing="–")),
         ("Status", info.status + (f" ({info.status_detail})" if info.status_detail else "")),
         ("Source", info.source),
         ("Minutes stored", str(len(minutes))),
@@ -195,20 +189,16 @@ def session_csv(source: DataSource, session_id: Any) -> tuple[str, str] | None:
     sid = _parse_id(session_id)
     if isinstance(store, Unavailable) or sid is None:
         return None
-    import pandas as pd
+    from engage.export import default_filename, minutes_frame  # pandas: only when a CSV is asked for
 
     try:
         info = store.get_session(sid)
-        rows = [minute_to_dict(m) for m in store.minutes(sid)]
+        frame = minutes_frame(store, info)
     except EngageError:
         return None
-    frame = pd.DataFrame(rows)
-    frame.insert(0, "session_name", info.name)
-    frame.insert(0, "session_id", info.id)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", info.name).strip("-") or "session"
-    return f"{slug}-{info.id}.csv", buffer.getvalue()
+    return default_filename(info, "csv"), buffer.getvalue()
 
 
 def sheets_status(config: Any) -> tuple[bool, str | None]:
@@ -248,8 +238,8 @@ def comparison_view(source: DataSource, session_ids: list[Any] | None) -> dict[s
             try:
                 info = store.get_session(sid)
                 series.append((f"#{info.id} {info.name}", store.minutes(sid)))
-            except EngageError:
-                continue
+            except NotFound:
+                continue  # deleted meanwhile, or a number typed into the address
     return figures.comparison(series, band.low_band, band.high_band)
 
 

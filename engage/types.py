@@ -1,8 +1,9 @@
-"""The plain data that flows between pipeline stages: frames in, typed results out."""
+"""The plain data that flows between pipeline stages (frames in, typed results out), and who hears of it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -37,3 +38,12 @@ class FrameFaces:
     timestamp: float
     boxes: list[Box]
     probabilities: np.ndarray  # (len(boxes), 7) float32
+
+
+class SessionListener(Protocol):
+    """Told, without blocking and without raising, that a session changed: a minute committed or it finished.
+
+    engage.sheets.background.SheetsMirror is one; `engage analyze`, `batch` and `record` call notify().
+    """
+
+    def notify(self, session_id: int | None = None) -> None: ...

@@ -1,4 +1,4 @@
-"""Alembic environment for engage, configured in code (engage.store.database.alembic_config) rather than alembic.ini.
+"""Alembic environment for engage, configured in code (engage.store.engine.alembic_config) rather than alembic.ini.
 
 The caller may pass an open connection in config.attributes["connection"] (Store does, with SQLite foreign
 keys off and each migration in its own transaction); otherwise one is made from sqlalchemy.url.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from engage.store.database import Base
+from engage.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 
 from dashboards.app import data_source
+from dashboards.pages import Page
 from dashboards.views import comparison_view, parse_ids, session_options
 
-dash.register_page(__name__, path="/compare", name="Compare", title="engage — compare sessions", order=10)
+page = Page("/compare", name="Compare", title="engage — compare sessions", order=10)
 
 
+@page.layout
 def layout(ids: str | None = None, **_query: str) -> html.Div:
     options = session_options(data_source())
     known = {o["value"] for o in options}
@@ -33,6 +34,6 @@ def layout(ids: str | None = None, **_query: str) -> html.Div:
     )
 
 
-@callback(Output("compare-chart", "figure"), Input("compare-sessions", "value"))
+@page.callback(Output("compare-chart", "figure"), Input("compare-sessions", "value"))
 def update_comparison(session_ids: list[int] | None):
     return comparison_view(data_source(), session_ids)

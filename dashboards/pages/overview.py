@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import dash
 import dash_ag_grid as dag
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 
 from dashboards.app import data_source
 from dashboards.components import empty_state
+from dashboards.pages import Page
 from dashboards.views import overview_view
 
-dash.register_page(__name__, path="/", name="Sessions", title="engage — sessions", order=0)
+page = Page("/", name="Sessions", title="engage — sessions", order=0)
 
 NUMBER = {"filter": "agNumberColumnFilter", "type": "numericColumn"}
 SPARK_TIP = "Engagement in equal parts of the session: taller is more engaged; · marks a part hidden for privacy"
@@ -46,6 +46,7 @@ COLUMNS = [
 ]
 
 
+@page.layout
 def layout(**_query: str) -> html.Div:
     return html.Div(
         [
@@ -101,7 +102,7 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-@callback(
+@page.callback(
     Output("overview-table", "rowData"),
     Output("overview-chart", "figure"),
     Output("overview-message", "children"),
@@ -123,7 +124,7 @@ def update_overview(start_date: str | None, end_date: str | None):
     )
 
 
-@callback(Output("overview-compare", "href"), Input("overview-table", "selectedRows"))
+@page.callback(Output("overview-compare", "href"), Input("overview-table", "selectedRows"))
 def compare_link(selected: list[dict] | None) -> str:
     ids = [str(row["id"]) for row in selected or []]
     return "/compare?ids=" + ",".join(ids) if ids else "/compare"

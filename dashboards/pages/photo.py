@@ -13,8 +13,9 @@ import time
 
 import dash
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, dcc, html
 
+from dashboards.pages import Page
 from engage.emotions import EMOTIONS
 from engage.vision.annotate import EMOTION_HEX, draw_faces_to_fit, encode_jpeg
 from engage.vision.photos import (
@@ -26,7 +27,7 @@ from engage.vision.photos import (
     decode_image,
 )
 
-dash.register_page(__name__, path="/photo", name="Try a photo", title="engage — try a photo", order=20)
+page = Page("/photo", name="Try a photo", title="engage — try a photo", order=20)
 
 # A data URL's base64 body is 4/3 of the file; refuse anything whose body is surely over the limit before decoding.
 _MAX_BASE64_CHARS = (MAX_IMAGE_BYTES + 2) // 3 * 4 + 4
@@ -149,6 +150,7 @@ def _table(faces: list[FaceResult]) -> html.Table:
     return html.Table([html.Thead(head), html.Tbody(rows)], id="photo-table", style={"borderCollapse": "collapse"})
 
 
+@page.layout
 def layout(**_query) -> html.Div:
     megapixels = MAX_IMAGE_PIXELS // 1_000_000
     megabytes = MAX_IMAGE_BYTES // (1024 * 1024)
@@ -195,7 +197,7 @@ def layout(**_query) -> html.Div:
     )
 
 
-@callback(
+@page.callback(
     Output("photo-result", "children"),
     Input("photo-upload", "contents"),
     State("photo-upload", "filename"),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dash
 import flask
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from dashboards.app import data_source
 from dashboards.components import code_spans, empty_state
+from dashboards.pages import Page
 from dashboards.views import session_csv, session_view, sheets_status
 
-dash.register_page(__name__, path_template="/session/<session_id>", name="Session", title="engage — session", order=90)
+page = Page("/session/<session_id>", name="Session", title="engage — session", order=90)
 
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -19,6 +20,7 @@ def _graph(graph_id: str, height: int) -> dcc.Graph:
     return dcc.Graph(id=graph_id, config=GRAPH_CONFIG, style={"height": f"{height}px"})
 
 
+@page.layout
 def layout(session_id: str | None = None, **_query: str) -> html.Div:
     source = data_source()
     configured, spreadsheet = sheets_status(source.config)
@@ -64,7 +66,7 @@ def layout(session_id: str | None = None, **_query: str) -> html.Div:
     )
 
 
-@callback(
+@page.callback(
     Output("session-title", "children"),
     Output("session-facts", "children"),
     Output("session-message", "children"),
@@ -111,7 +113,7 @@ def update_session(_n: int | None, session_id: str | None):
     )
 
 
-@callback(
+@page.callback(
     Output("csv-download", "data"),
     Input("csv-button", "n_clicks"),
     State("session-id", "data"),

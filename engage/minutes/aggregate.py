@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from engage.config import Config
 from engage.emotions import EMOTIONS
 from engage.minutes.metrics import MinuteMetrics
 from engage.types import FrameFaces
@@ -61,6 +62,13 @@ class MinuteAggregator:
         self.high_band, self.low_band = high_band, low_band
         self.min_faces = min_faces
         self._open: _OpenMinute | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> MinuteAggregator:
+        e = config.engagement
+        return cls(
+            config.sample_fps, e.weights, high_band=e.high_band, low_band=e.low_band, min_faces=config.privacy.min_faces
+        )
 
     def add(self, frame: FrameFaces) -> list[MinuteMetrics]:
         """Account one sampled frame; returns the minute it closed, if any."""

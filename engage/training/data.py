@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from engage.emotions import EMOTIONS, FERPLUS_NOT_A_FACE, FERPLUS_TO_FER
-from engage.errors import EngageError
+from engage.errors import EngageError, NotFound
 from engage.paths import shared_data_dir
 
 SPLITS = {"train": "train", "val": "val", "test": "test", "public": "val", "private": "test"}
@@ -42,7 +42,7 @@ def load_split(path: Path, split: str, ferplus: Path | None = None) -> Split:
     if key is None:
         raise EngageError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     if not path.is_file():
-        raise EngageError(f"FER2013 data not found at {path} (set ENGAGE_DATA or pass --data)")
+        raise NotFound(f"FER2013 data not found at {path} (set ENGAGE_DATA to its path)")
     try:
         with np.load(path) as data:
             faces, labels = data[f"{key}_x"], data[f"{key}_y"].astype(np.int64)

@@ -8,6 +8,7 @@ import numpy as np
 
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError
+from engage.training.calibration import expected_calibration_error
 from engage.training.data import ferplus_majority, load_split
 
 
@@ -52,7 +53,7 @@ def evaluate_split(classifier, data: Path, split: str, ferplus: Path | None = No
     faces, labels = split_data.faces, split_data.labels
     if ferplus is not None:
         if split_data.votes is None:
-            raise EngageError("FER+ votes are needed for --ferplus")
+            raise EngageError("FER+ votes are needed to score against FER+ labels")
         majority = ferplus_majority(split_data.votes)
         keep = majority >= 0
         faces, labels = faces[keep], majority[keep]
@@ -62,6 +63,7 @@ def evaluate_split(classifier, data: Path, split: str, ferplus: Path | None = No
     report = classification_report(labels, probabilities.argmax(axis=1))
     report.update(
         {
+            "ece": expected_calibration_error(probabilities, labels),
             "split": split,
             "labels_from": "FER+ majority vote (7 shared classes)" if ferplus else "FER2013",
             "model": classifier.name,

@@ -97,21 +97,22 @@ class WeightAverage:
 
     def __init__(self, model, decay: float, values: list[np.ndarray] | None = None, steps: int = 0) -> None:
         self.model, self.decay, self.steps = model, decay, steps
-        self.values = values if values is not None else [np.array(v) for v in _float_variables(model)]
+        self.values = values if values is not None else [np.array(v) for v in float_variables(model)]
 
     def update(self) -> None:
         self.steps += 1
         decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        for average, variable in zip(self.values, _float_variables(self.model), strict=True):
+        for average, variable in zip(self.values, float_variables(self.model), strict=True):
             average *= decay
             average += (1 - decay) * np.asarray(variable)
 
     def copy_into(self, target) -> None:
-        for variable, average in zip(_float_variables(target), self.values, strict=True):
+        for variable, average in zip(float_variables(target), self.values, strict=True):
             variable.assign(average)
 
 
-def _float_variables(model) -> list:
+def float_variables(model) -> list:
+    """The model's float variables in order (weights and batch-norm statistics; not dropout's seed state)."""
     return [v for v in model.variables if "float" in str(v.dtype)]
 
 
@@ -210,7 +211,7 @@ def train(
         log(f"resuming after epoch {state.epochs_done} of {config.epochs} from {checkpoint}")
     else:
         ema = WeightAverage(model, config.ema_decay)
-        best = [np.array(v) for v in _float_variables(model)]
+        best = [np.array(v) for v in float_variables(model)]
         log(
             f"training {model.count_params():,} parameters on {len(faces):,} faces "
             f"({'FER+ soft labels' if config.ferplus else 'FER2013 labels'}), {config.epochs} epochs"
@@ -271,7 +272,7 @@ def train(
         for kind, accuracy, net in (("raw", val_accuracy, model), ("ema", ema_accuracy, averaged)):
             if accuracy > state.best_val_accuracy:
                 state.best_val_accuracy, state.best_epoch, state.best_weights = accuracy, epoch + 1, kind
-                best = [np.array(v) for v in _float_variables(net)]
+                best = [np.array(v) for v in float_variables(net)]
         _save_checkpoint(checkpoint, config, state, model, optimizer, ema, best)
         eta = (config.epochs - state.epochs_done) * state.seconds / len(state.history)
         log(

@@ -8,16 +8,22 @@ coordinates. Large frames are downscaled for detection only; cropping happens at
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
+import importlib.metadata
+import logging
 import os
+import warnings
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from engage.errors import EngageError
 from engage.types import Box
+
+log = logging.getLogger(__name__)
 
 DETECTORS: tuple[str, ...] = ("yunet", "haar")
 
@@ -122,31 +128,82 @@ def _find_omp_set_num_threads() -> Callable[[int], None] | None:
     return None
 
 
-# libfacedetection's result buffer size (its DETECT_BUFFER_SIZE): a count, then 16 int16 per face.
+# The direct call below relies on three facts about the libfacedetection inside the yuface wheel: its C++
+# entry point's mangled name, its signature and its result buffer size (DETECT_BUFFER_SIZE: a count, then 16
+# int16 per face, at most 1024 faces). They were checked for yuface 2023.5.x, the releases pyproject.toml
+# allows; any other yuface (or one without the symbol) gets the public yuface.detect instead.
+_VERIFIED_YUFACE = "2023.5."
+_FACEDETECT_CNN = "_Z14facedetect_cnnPhS_iii"  # int* facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
 _RESULT_BUFFER_BYTES = 0x9000
+_LEAK_NOTE = "yuface.detect, which leaks ~36 KB per frame (~260 MB over a 2-hour video at 1 fps)"
+
+RawDetect = Callable[[np.ndarray], np.ndarray]  # C-contiguous BGR -> rows of (confidence 0-100, x, y, w, h, ...)
 
 
-def _bind_facedetect_cnn() -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Call the wheel's libfacedetection directly, with a result buffer we own and reuse.
+@functools.cache
+def _facedetect_cnn() -> Callable[..., Any] | None:
+    """libfacedetection's entry point in the yuface wheel, or None (logged once) where it cannot be trusted.
 
-    `yuface.detect` mallocs a 36 KB result buffer on every call and never frees it: over a 2-hour
-    video at 1 fps that leaked ~260 MB. The bundled library's C++ entry point takes the buffer from
-    its caller, so one buffer per detector keeps memory flat with identical results.
+    `yuface.detect` mallocs a 36 KB result buffer on every call and never frees it. The bundled library's
+    C++ entry point takes the buffer from its caller, so one buffer per detector keeps memory flat with
+    identical results.
     """
     import yuface
 
-    library = ctypes.CDLL(os.path.join(os.path.dirname(os.path.abspath(yuface.__file__)), "libfacedetection.so"))
-    # C++: int* facedetect_cnn(unsigned char* buffer, unsigned char* bgr, int width, int height, int step)
-    function = library._Z14facedetect_cnnPhS_iii
+    try:
+        version = importlib.metadata.version("yuface")
+    except importlib.metadata.PackageNotFoundError:
+        version = "(unknown version)"
+    if not version.startswith(_VERIFIED_YUFACE):
+        log.warning(
+            "yuface %s is not the release engage's leak-free binding was checked against (%sx); using %s",
+            version,
+            _VERIFIED_YUFACE,
+            _LEAK_NOTE,
+        )
+        return None
+    path = os.path.join(os.path.dirname(os.path.abspath(yuface.__file__)), "libfacedetection.so")
+    try:
+        function = getattr(ctypes.CDLL(path), _FACEDETECT_CNN)
+    except (OSError, AttributeError) as exc:
+        log.warning("yuface %s: cannot bind libfacedetection (%s); using %s", version, exc, _LEAK_NOTE)
+        return None
     function.restype = ctypes.POINTER(ctypes.c_int)
     function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return function
 
-    def detect(buffer: np.ndarray, bgr: np.ndarray) -> np.ndarray:
+
+def _reused_buffer_detect(function: Callable[..., Any]) -> RawDetect:
+    """Detection through `function` into one result buffer owned by the returned callable."""
+    buffer = np.zeros(_RESULT_BUFFER_BYTES, np.uint8)
+
+    def detect(bgr: np.ndarray) -> np.ndarray:
         result = function(buffer.ctypes.data, bgr.ctypes.data, bgr.shape[1], bgr.shape[0], bgr.strides[0])
         count = result[0] if result else 0
         return np.frombuffer(buffer, dtype=np.int16, count=16 * count, offset=4).reshape(count, 16).copy()
 
     return detect
+
+
+def _public_detect(bgr: np.ndarray) -> np.ndarray:
+    """The same rows (confidence, x, y, w, h) through yuface's public, leaking, wrapper."""
+    import yuface
+
+    confidences, boxes, _landmarks = yuface.detect(bgr, conf=0.0)
+    return np.column_stack([confidences, boxes])
+
+
+def _yunet_raw_detect() -> tuple[RawDetect, str]:
+    """The raw detection call for a new YuNetDetector and its name ("facedetect_cnn" or "yuface.detect")."""
+    try:
+        function = _facedetect_cnn()
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise EngageError(f"the yunet detector needs the 'yuface' package: pip install yuface ({exc})") from None
+    if function is not None:
+        return _reused_buffer_detect(function), "facedetect_cnn"
+    # engage downscales frames to max_side on purpose; yuface warns on every frame over 960 px.
+    warnings.filterwarnings("ignore", message=r"Image size \(.*\) is too large", module="yuface")
+    return _public_detect, "yuface.detect"
 
 
 class YuNetDetector:
@@ -168,12 +225,8 @@ class YuNetDetector:
         threads: int | None = 1,
     ) -> None:
         _validate(min_face, max_side, score_threshold)
-        try:
-            facedetect_cnn = _bind_facedetect_cnn()
-        except (ImportError, OSError, AttributeError) as exc:  # pragma: no cover - a declared dependency
-            raise EngageError(f"the yunet detector needs the 'yuface' package: pip install yuface ({exc})") from None
-        self._buffer = np.zeros(_RESULT_BUFFER_BYTES, np.uint8)
-        self._detect_raw = lambda bgr: facedetect_cnn(self._buffer, bgr)
+        # binding: "facedetect_cnn" (libfacedetection with a reused buffer) or "yuface.detect" (the fallback)
+        self._detect_raw, self.binding = _yunet_raw_detect()
         self.min_face = min_face
         self.score_threshold = score_threshold
         self.max_side = max_side

@@ -122,7 +122,7 @@ def photo_analyzer(config: Config):
 
     (The video pipeline's adaptive coarse scale assumes consecutive frames of one scene.)
     """
-    from engage.runs.analyze import FrameAnalyzer
+    from engage.vision.analyzer import FrameAnalyzer
 
     detector = config.detector.model_copy(update={"fast_side": 0})
     return FrameAnalyzer(config.model_copy(update={"detector": detector}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -9,10 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from engage.cli import app
+from engage.emotions import EMOTIONS
 from engage.minutes.metrics import MinuteMetrics
 from engage.store.database import open_store
 
 runner = CliRunner()
+EMOTION_VALUES = {e: (i + 1) / 28 for i, e in enumerate(EMOTIONS)}  # distinct, so a swapped column shows
 
 
 def invoke(*args: str):
@@ -24,7 +28,7 @@ def seeded(tmp_path, engage_home):
     """A real SQLite database with an old and a recent session, written through the library."""
     db = tmp_path / "seeded.db"
     store = open_store(db)
-    emotions = {e: 1 / 7 for e in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")}
+    emotions = EMOTION_VALUES
     for name, age in (("old lecture", 200), ("this week", 2)):
         sid = store.create_session(
             name,
@@ -73,16 +77,57 @@ def test_sessions_and_export_json(seeded, tmp_path):
     assert [m["engagement"] for m in exported["minutes"]] == pytest.approx([0.5, 0.6])
 
 
+def test_export_csv_has_a_plain_number_per_emotion_and_minute_starts_at_1(seeded):
+    result = invoke("export", "this week", "--format", "csv", "--db", str(seeded))
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [int(r["minute"]) for r in rows] == [1, 2]
+    assert "emotion_mean" not in rows[0] and "emotion_top_share" not in rows[0]
+    for row in rows:
+        for e, value in EMOTION_VALUES.items():
+            # a cell a spreadsheet can sum, not a Python dict repr
+            assert float(row[f"mean_{e}"]) == pytest.approx(value)
+            assert float(row[f"share_{e}"]) == pytest.approx(value)
+    assert [float(r["engagement"]) for r in rows] == pytest.approx([0.5, 0.6])
+
+
+def test_export_json_and_show_json_count_minutes_from_1(seeded, tmp_path):
+    out = tmp_path / "s.json"
+    assert invoke("export", "this week", "--format", "json", "-o", str(out), "--db", str(seeded)).exit_code == 0
+    shown = json.loads(invoke("show", "this week", "--json", "--db", str(seeded)).stdout)
+    for minutes in (json.loads(out.read_text())["minutes"], shown["minutes"]):
+        assert [m["minute"] for m in minutes] == [1, 2]
+        assert minutes[0]["mean_happy"] == pytest.approx(EMOTION_VALUES["happy"])
+        assert minutes[0]["share_neutral"] == pytest.approx(EMOTION_VALUES["neutral"])
+
+
+def test_parquet_export_has_the_csv_columns(seeded, tmp_path):
+    import pandas as pd
+
+    csv_path, parquet_path = tmp_path / "s.csv", tmp_path / "s.parquet"
+    for fmt, path in (("csv", csv_path), ("parquet", parquet_path)):
+        assert invoke("export", "this week", "--format", fmt, "-o", str(path), "--db", str(seeded)).exit_code == 0
+    from_csv, from_parquet = pd.read_csv(csv_path), pd.read_parquet(parquet_path)
+    assert list(from_parquet.columns) == list(from_csv.columns)
+    assert from_parquet["minute"].tolist() == [1, 2]
+    assert from_parquet["mean_angry"].tolist() == pytest.approx([EMOTION_VALUES["angry"]] * 2)
+    pd.testing.assert_frame_equal(from_parquet, from_csv, check_dtype=False)
+
+
 def test_purge_deletes_only_sessions_older_than_retention(seeded):
     result = invoke("purge", "--days", "100", "--db", str(seeded))
     assert result.exit_code == 0 and "deleted 1 session" in result.stdout
     assert [s.name for s in open_store(seeded).list_sessions()] == ["this week"]
 
 
-def test_retention_applies_at_start_up(seeded, monkeypatch):
+def test_retention_applies_when_a_command_writes(seeded, monkeypatch):
     monkeypatch.setenv("ENGAGE_PRIVACY__RETENTION_DAYS", "30")
     listed = json.loads(invoke("sessions", "--db", str(seeded), "--json").stdout)
-    assert [s["name"] for s in listed] == ["this week"]
+    assert [s["name"] for s in listed] == ["this week", "old lecture"]  # reading deletes nothing
+    # A command that writes (here an export to Sheets with nothing to send) applies the retention first.
+    result = invoke("export", "sheets", "--spreadsheet", "1SomeSpreadsheetKey00", "--db", str(seeded))
+    assert "nothing to send" in result.stdout and "older than 30 days (retention)" in result.stderr
+    assert [s.name for s in open_store(seeded).list_sessions()] == ["this week"]
 
 
 def test_db_upgrade_reports_the_head_revision(tmp_path, engage_home):

@@ -19,7 +19,7 @@ import pytest
 from engage.config import load_config
 from engage.emotions import EMOTIONS
 from engage.minutes.metrics import MinuteMetrics
-from engage.store.database import Store, minute_to_dict, open_store
+from engage.store.database import Store, open_store
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "dashboard"
@@ -153,9 +153,12 @@ def _close(a: float | None, b: float | None) -> bool:
 
 @browser
 def test_overview_session_page_and_csv(dash_duo, seeded: dict) -> None:
+    from dash.testing.wait import until
+
     ids = seeded["ids"]
     dash_duo.start_server(_app(seeded["path"]))
     dash_duo.wait_for_text_to_equal("h1", "Lecture sessions", timeout=10)
+    until(lambda: dash_duo.driver.title == "engage — sessions", timeout=10)  # each page titles the tab
     dash_duo.wait_for_element(f'#overview-table a[href="/session/{ids["lecture"]}"]', timeout=10)
     table = dash_duo.find_element("#overview-table").text
     for name in ("Algebra [week 3]", "Empty room", "Live seminar"):
@@ -167,6 +170,7 @@ def test_overview_session_page_and_csv(dash_duo, seeded: dict) -> None:
 
     dash_duo.find_element(f'#overview-table a[href="/session/{ids["lecture"]}"]').click()
     dash_duo.wait_for_text_to_equal("#session-title", "Algebra [week 3]", timeout=10)
+    until(lambda: dash_duo.driver.title == "engage — session", timeout=10)
     emotions = _wait_plot(dash_duo, "emotion-timeline", lambda d: len([t for t in d if t["customdata"]]) == 7)
     # The browser's timeline holds each seeded minute's shares; the suppressed minute is a gap, not zeros.
     shares = {t["name"]: t["customdata"] for t in emotions if t["customdata"]}
@@ -210,10 +214,10 @@ def test_overview_session_page_and_csv(dash_duo, seeded: dict) -> None:
     stored = Store(seeded["path"]).minutes(ids["lecture"])
     assert len(rows) == len(stored) == 5
     for row, m in zip(rows, stored, strict=True):
-        expected = minute_to_dict(m)
+        expected = m.to_row()
         assert row["session_id"] == str(ids["lecture"]) and row["session_name"] == "Algebra [week 3]"
-        assert int(row["minute"]) == m.minute and int(row["faces_total"]) == m.faces_total
-        for key in ("engagement", "valence", "faces_mean"):
+        assert int(row["minute"]) == m.minute + 1 and int(row["faces_total"]) == m.faces_total  # 1-based
+        for key in ("engagement", "valence", "faces_mean", "mean_neutral", "share_happy"):
             value = expected[key]
             assert (row[key] == "") if value is None else math.isclose(float(row[key]), value), (key, row[key], value)
 
@@ -296,6 +300,30 @@ def test_dashboard_never_writes(seeded: dict) -> None:
     assert (path.stat().st_mtime_ns, path.read_bytes()) == before
 
 
+def test_session_csv_download_is_the_export_with_flat_numbers(seeded: dict) -> None:
+    from dashboards.data import DataSource
+    from dashboards.views import session_csv
+    from engage.export import minutes_frame
+
+    sid = seeded["ids"]["lecture"]
+    source = DataSource(str(seeded["path"]), _config())
+    try:
+        found = session_csv(source, sid)
+        store = source.store()
+        assert isinstance(store, Store)
+        expected = minutes_frame(store, store.get_session(sid)).to_csv(index=False)
+    finally:
+        source.close()
+    assert found is not None
+    name, text = found
+    assert name == f"Algebra-week-3-{sid}.csv" and text == expected  # byte for byte what `engage export` writes
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [int(r["minute"]) for r in rows] == [1, 2, 3, 4, 5]  # 1 = the first minute, as the charts count
+    for e in EMOTIONS:
+        assert float(rows[0][f"share_{e}"]) == pytest.approx(LECTURE[0].emotion_top_share[e])
+    assert rows[2]["suppressed"] == "True" and rows[2]["mean_happy"] == "" and rows[2]["share_happy"] == ""
+
+
 def test_basic_auth_when_credentials_are_set(seeded: dict) -> None:
     import base64
 
@@ -308,16 +336,48 @@ def test_basic_auth_when_credentials_are_set(seeded: dict) -> None:
     assert client.get("/", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
 
 
-def test_navigation_lists_every_registered_page(seeded: dict) -> None:
-    import dash
+def test_navigation_lists_every_page_without_a_path_variable(seeded: dict) -> None:
+    from dashboards.pages import discover
 
-    from dashboards.app import _navigation
+    app = _app(seeded["path"])
+    (nav,) = [c for c in app.layout.children if getattr(c, "className", None) == "navbar"]
+    hrefs = [link.href for link in nav.children[1:]]
+    expected = [p.path for p in discover() if p.in_navigation]
+    assert hrefs == expected == ["/", "/compare", "/photo"]  # in their order; /session/<id> is reached by links
 
-    _app(seeded["path"])
-    nav = _navigation()
-    hrefs = {link.href for link in nav.children[1:]}
-    expected = {p["relative_path"] for p in dash.page_registry.values() if not p.get("path_template")}
-    assert {"/", "/compare"} <= hrefs and hrefs == expected
+
+def _route(app, pathname: str, search: str = "") -> tuple[dict, str]:
+    """What the app's router renders for a URL (the request dcc.Location makes when the URL changes)."""
+    ids = [("page-content", "children"), ("page-title", "data")]
+    body = {
+        "output": "".join(f"..{i}.{p}.." for i, p in ids).replace("....", "..."),
+        "outputs": [{"id": i, "property": p} for i, p in ids],
+        "inputs": [
+            {"id": "page-location", "property": "pathname", "value": pathname},
+            {"id": "page-location", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["page-location.pathname"],
+        "state": [],
+    }
+    response = app.server.test_client().post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()["response"]
+    return answer["page-content"]["children"], answer["page-title"]["data"]
+
+
+def test_each_app_routes_its_pages_over_its_own_database(seeded: dict, tmp_path: Path) -> None:
+    import json
+
+    first, second = _app(seeded["path"]), _app(tmp_path / "other.db")
+    sid = seeded["ids"]["lecture"]
+    page, title = _route(first, f"/session/{sid}/")
+    assert title == "engage — session" and json.dumps(page).count(f'"data": "{sid}"') == 1  # the path's variable
+    page, title = _route(first, "/compare", f"?ids={sid},999")
+    assert title == "engage — compare sessions" and f'"value": [{sid}]' in json.dumps(page)  # the query, known ids
+    page, title = _route(first, "/no/such/page")
+    assert "Page not found" in json.dumps(page) and title.endswith("page not found")
+    assert "Empty room" in json.dumps(_route(first, "/compare")[0])  # the seeded sessions to pick from
+    assert "No sessions with minutes yet" in json.dumps(_route(second, "/compare")[0])  # the other database
 
 
 def _engage(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -67,7 +67,7 @@ def test_analyze_stores_one_row_per_minute_and_show_export_agree(clips, db, tmp_
 
     shown = json.loads(run("show", "Week 3", "--db", str(db), "--json").stdout)
     minutes = shown["minutes"]
-    assert [m["minute"] for m in minutes] == [0, 1, 2]
+    assert [m["minute"] for m in minutes] == [1, 2, 3]  # 1-based, as `engage show` prints it
     assert [m["frames_sampled"] for m in minutes] == [60, 60, 30]
     assert all(m["faces_max"] == 2 and not m["suppressed"] for m in minutes)
     assert all(0 <= m["engagement"] <= 1 for m in minutes)
@@ -77,8 +77,9 @@ def test_analyze_stores_one_row_per_minute_and_show_export_agree(clips, db, tmp_
     exported = list(csv.DictReader(io.StringIO(run("export", "1", "--format", "csv", "--db", str(db)).stdout)))
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT minute, engagement, faces_total FROM minutes ORDER BY minute").fetchall()
+    # The table keeps the 0-based index; the export's `minute` is 1-based.
     assert [(int(r["minute"]), float(r["engagement"]), int(r["faces_total"])) for r in exported] == [
-        (m, pytest.approx(e), f) for m, e, f in rows
+        (m + 1, pytest.approx(e), f) for m, e, f in rows
     ]
     parquet = tmp_path / "week3.parquet"
     assert run("export", "1", "--format", "parquet", "-o", str(parquet), "--db", str(db)).returncode == 0
@@ -251,9 +252,10 @@ def test_a_requested_stop_ends_the_analysis_after_the_current_frame(long_clip, t
     import threading
 
     from engage.config import load_config
-    from engage.runs.analyze import FrameAnalyzer, analyze
-    from engage.sources.media import open_source
+    from engage.runs.analyze import analyze
+    from engage.sources.spec import open_source
     from engage.store.database import open_store
+    from engage.vision.analyzer import FrameAnalyzer
 
     config = load_config(overrides={"sample_fps": 2.0}, environ={})
     store = open_store(tmp_path / "engage.db")

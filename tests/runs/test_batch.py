@@ -20,7 +20,8 @@ from postgres import new_database, postgres_server, why_not
 
 from engage.config import load_config
 from engage.errors import EngageError
-from engage.runs.batch import expand_inputs, run_batch, session_name
+from engage.runs.batch import run_batch
+from engage.runs.batch_inputs import expand_inputs, session_name
 from engage.store.database import open_store
 
 SIZE = (480, 270)  # small frames keep the analysis quick; faces stay well above detector.min_face

@@ -23,20 +23,14 @@ import pytest
 from clips import make_clip, truncate
 
 from engage.config import load_config
-from engage.runs.analyze import FrameAnalyzer
-from engage.runs.recorder import (
-    LiveInput,
-    Recorder,
-    RecorderStatus,
-    ScaledClock,
-    file_input,
-    open_live_input,
-    open_preview,
-    render_preview,
-)
-from engage.sources.media import SourceError
+from engage.errors import SourceError
+from engage.runs.preview import open_preview, render_preview
+from engage.runs.recorder import Recorder
+from engage.runs.recorder_status import RecorderStatus
+from engage.sources.live import LiveInput, ScaledClock, file_input, open_live_input
 from engage.store.database import open_store
 from engage.types import Frame
+from engage.vision.analyzer import FrameAnalyzer
 
 CLIP_SECONDS = 150
 

@@ -22,8 +22,9 @@ from engage.config import SheetsConfig, load_config
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError
 from engage.minutes.metrics import MinuteMetrics
+from engage.sheets import background, push
 from engage.sheets import mirror as sheets
-from engage.sheets import outbox as sheets_outbox
+from engage.sheets.outbox import CONSUMER, outbox_summary, subscribe_if_configured
 from engage.store.database import Store
 
 KEY = "1FakeSpreadsheetKey_0123456789"
@@ -31,6 +32,12 @@ MINUTES_WS = "engage minutes"
 SUMMARY_WS = "engage sessions"
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 REAL_OPEN_CLIENT = sheets.open_client
+
+
+def use_client(monkeypatch, open_client) -> None:
+    """Point every place that opens a gspread client (an export, the background mirror) at `open_client`."""
+    monkeypatch.setattr(push, "open_client", open_client)
+    monkeypatch.setattr(background, "open_client", open_client)
 
 
 @pytest.fixture()
@@ -43,6 +50,7 @@ def fake():
 @pytest.fixture()
 def store(tmp_path, engage_home):
     with Store(tmp_path / "engage.db") as opened:
+        opened.subscribe(CONSUMER)  # as every writing command does with a spreadsheet configured
         yield opened
 
 
@@ -130,21 +138,21 @@ def test_the_store_queues_every_write_in_the_same_transaction(store):
     sid = store.create_session("s", "a.mp4", "video", 1.0, "m", {})
     store.add_minute(sid, minute(0))
     store.add_minute(sid, minute(0, engagement=0.9))  # rewritten: queued again, sent once
-    assert [(i.session_id, i.minute) for i in sheets_outbox.pending(store)] == [(sid, 0), (sid, 0)]
+    assert [(i.session_id, i.minute) for i in store.outbox_pending(CONSUMER)] == [(sid, 0), (sid, 0)]
     with pytest.raises(EngageError):
         store.add_minute(sid + 1, minute(0))  # no such session: neither the minute nor a mark is written
-    assert len(sheets_outbox.pending(store)) == 2
+    assert len(store.outbox_pending(CONSUMER)) == 2
     store.finish_session(sid, "completed")
-    assert sheets_outbox.pending(store)[-1].minute is None  # the summary row (status) changed
+    assert store.outbox_pending(CONSUMER)[-1].minute is None  # the summary row (status) changed
 
     crashed = store.create_session("crashed", "b.mp4", "video", 1.0, "m", {})
     with store.engine.begin() as connection:
         connection.exec_driver_sql(f"UPDATE sessions SET pid = 999999999 WHERE id = {crashed}")
     assert store.mark_interrupted() == 1
-    assert (crashed, None) in [(i.session_id, i.minute) for i in sheets_outbox.pending(store)]
+    assert (crashed, None) in [(i.session_id, i.minute) for i in store.outbox_pending(CONSUMER)]
 
     store.delete_session(sid)  # its queue goes with it
-    assert {i.session_id for i in sheets_outbox.pending(store)} == {crashed}
+    assert {i.session_id for i in store.outbox_pending(CONSUMER)} == {crashed}
 
 
 def test_outbox_and_export_on_postgresql(fake):
@@ -154,13 +162,16 @@ def test_outbox_and_export_on_postgresql(fake):
     if reason:
         pytest.skip(reason)
     with postgres.postgres_server() as base, Store(postgres.new_database(base)) as pg:
-        assert pg.current_revision() == "d4e8a2c61f35"
+        assert pg.current_revision() == pg.head_revision()
+        pg.subscribe(CONSUMER)
         a = seed(pg, "Lecture on PostgreSQL", 3)
-        assert sheets.outbox_summary(pg)["pending_minutes"] == 3
-        sheets.send_pending(pg, config(), client=fake.client())
+        assert outbox_summary(pg)["pending_minutes"] == 3
+        push.send_pending(pg, config(), client=fake.client())
         assert_sheet_matches_db(fake, pg, [a])
-        assert sheets_outbox.pending(pg) == []
-        pg.downgrade("7b3e9d14a2f6")  # the revision goes down cleanly on PostgreSQL too
+        assert pg.outbox_pending(CONSUMER) == []
+        pg.add_minute(a, minute(9))
+        pg.downgrade("d4e8a2c61f35")  # the generic outbox goes down to the Sheets one, keeping Sheets' rows
+        pg.downgrade("7b3e9d14a2f6")  # and the revisions further down cleanly on PostgreSQL too
         pg.upgrade()
 
 
@@ -170,7 +181,7 @@ def test_outbox_and_export_on_postgresql(fake):
 def test_first_export_layout_and_request_count(fake, store):
     a = seed(store, "Lecture 1", 4)
     b = seed(store, "Lecture 2", 3, started_at=datetime(2026, 11, 3, 14, 30, tzinfo=UTC))
-    result = sheets.export_sessions(store, [store.get_session(a), store.get_session(b)], config(), client=fake.client())
+    result = push.export_sessions(store, [store.get_session(a), store.get_session(b)], config(), client=fake.client())
 
     assert_sheet_matches_db(fake, store, [a, b])
     table = fake.values(KEY, MINUTES_WS)
@@ -195,15 +206,15 @@ def test_first_export_layout_and_request_count(fake, store):
     ]
     assert values_requests(fake)[0]["valueInputOption"] == "RAW"
     assert (result.rows_appended, result.rows_updated, result.cleared) == (7 + 2, 0, 7 + 2)
-    assert sheets_outbox.pending(store) == []
+    assert store.outbox_pending(CONSUMER) == []
 
 
 def test_reexport_updates_in_place_without_duplicates(fake, store):
     a = seed(store, "Lecture 1", 3)
-    sheets.export_sessions(store, [store.get_session(a)], config(), client=fake.client())
+    push.export_sessions(store, [store.get_session(a)], config(), client=fake.client())
     store.add_minute(a, minute(1, engagement=0.99))  # a corrected minute replaces the stored one
     fake.log.clear()
-    result = sheets.export_sessions(store, [store.get_session(a)], config(), client=fake.client())
+    result = push.export_sessions(store, [store.get_session(a)], config(), client=fake.client())
 
     assert_sheet_matches_db(fake, store, [a])
     assert sheet_rows(fake)[(a, 2)][sheets.MINUTE_COLUMNS.index("engagement")] == pytest.approx(0.99)
@@ -216,20 +227,20 @@ def test_reexport_updates_in_place_without_duplicates(fake, store):
     row2 = {c: v for (r, c), v in sheet.cells.items() if r == 2}
     row4 = {c: v for (r, c), v in sheet.cells.items() if r == 4}
     sheet.cells.update({(2, c): v for c, v in row4.items()} | {(4, c): v for c, v in row2.items()})
-    sheets.export_sessions(store, [store.get_session(a)], config(), client=fake.client())
+    push.export_sessions(store, [store.get_session(a)], config(), client=fake.client())
     assert_sheet_matches_db(fake, store, [a])
 
 
 def test_a_growing_session_appends_only_its_new_minutes(fake, store):
     other = seed(store, "Earlier class", 2)
     live = seed(store, "Live class", 2, finish=False)
-    sheets.send_pending(store, config(), client=fake.client())
+    push.send_pending(store, config(), client=fake.client())
     assert_sheet_matches_db(fake, store, [other, live])
 
     for k in (2, 3):
         store.add_minute(live, minute(k, engagement=0.8))
     fake.log.clear()
-    result = sheets.send_pending(store, config(), client=fake.client())
+    result = push.send_pending(store, config(), client=fake.client())
 
     (body,) = values_requests(fake)
     sent = [row for block in body["data"] for row in block["values"]]
@@ -240,9 +251,9 @@ def test_a_growing_session_appends_only_its_new_minutes(fake, store):
     assert_sheet_matches_db(fake, store, [other, live])
 
     store.finish_session(live, "completed", media_duration_s=240.0)
-    sheets.send_pending(store, config(), client=fake.client())
+    push.send_pending(store, config(), client=fake.client())
     assert fake.values(KEY, SUMMARY_WS)[2][3] == "completed"
-    assert sheets_outbox.pending(store) == []
+    assert store.outbox_pending(CONSUMER) == []
 
 
 def test_429_and_500_are_backed_off_exponentially(fake, store):
@@ -251,7 +262,7 @@ def test_429_and_500_are_backed_off_exponentially(fake, store):
     fake.fail(429, "POST", "/values:batchUpdate", times=2)
     fake.fail(429, "POST", ":batchUpdate", retry_after="7")
     sleeps: list[float] = []
-    sheets.export_sessions(store, [store.get_session(a)], config(), client=fake.client(), sleep=sleeps.append)
+    push.export_sessions(store, [store.get_session(a)], config(), client=fake.client(), sleep=sleeps.append)
 
     assert_sheet_matches_db(fake, store, [a])
     # metadata 500: 1 s; structure 429 with Retry-After 7: 7 s; values 429 twice: 1 s then 2 s (+ <=10% jitter)
@@ -266,22 +277,22 @@ def test_dropped_connections_mid_export_are_retried_without_losing_or_doubling(f
     fake.fail("drop", "POST", "/values:batchUpdate")  # lost before it was applied
     fake.fail("apply_then_drop", "POST", ":batchUpdate")  # worksheets added, answer lost
     sleeps: list[float] = []
-    result = sheets.export_sessions(store, [store.get_session(a)], config(), client=fake.client(), sleep=sleeps.append)
+    result = push.export_sessions(store, [store.get_session(a)], config(), client=fake.client(), sleep=sleeps.append)
 
     assert_sheet_matches_db(fake, store, [a])
     assert len(fake.values(KEY, MINUTES_WS)) == 1 + 5
     assert result.retries == 3 and len(sleeps) == 3
-    assert sheets_outbox.pending(store) == []
+    assert store.outbox_pending(CONSUMER) == []
 
 
 def test_google_down_keeps_minutes_queued_until_the_next_export(fake, store, tmp_path):
     a = seed(store, "Lecture 1", 3)
     fake.fail(503, times=10)
     with pytest.raises(sheets.SheetsError, match=r"Google returned 503.*3 minute\(s\) stay queued") as caught:
-        sheets.send_pending(store, config(max_retries=2), client=fake.client(), sleep=lambda s: None)
+        push.send_pending(store, config(max_retries=2), client=fake.client(), sleep=lambda s: None)
     assert caught.value.transient
     assert len(fake.log) == 3  # one try and two retries, then give up
-    (status,) = sheets_outbox.status(store)
+    (status,) = store.outbox_status(CONSUMER)
     assert (status.session_id, status.minutes, status.summary, status.attempts) == (a, 3, True, 1)
     assert "503" in status.last_error
 
@@ -289,14 +300,14 @@ def test_google_down_keeps_minutes_queued_until_the_next_export(fake, store, tmp
     dead = gspread.Client(auth=None, session=LocalSession("http://127.0.0.1:9"))
     store.add_minute(a, minute(3))
     with pytest.raises(sheets.SheetsError, match="cannot reach Google Sheets"):
-        sheets.send_pending(store, config(max_retries=1), client=dead, sleep=lambda s: None)
-    assert sheets_outbox.status(store)[0].minutes == 4
+        push.send_pending(store, config(max_retries=1), client=dead, sleep=lambda s: None)
+    assert store.outbox_status(CONSUMER)[0].minutes == 4
 
     fake.failures.clear()
     fake.log.clear()
-    result = sheets.send_pending(store, config(), client=fake.client())
+    result = push.send_pending(store, config(), client=fake.client())
     assert_sheet_matches_db(fake, store, [a])
-    assert sheets_outbox.pending(store) == [] and result.cleared >= 5
+    assert store.outbox_pending(CONSUMER) == [] and result.cleared >= 5
 
 
 def test_a_crash_between_write_and_clear_sends_again_without_doubling(fake, store, monkeypatch):
@@ -305,23 +316,23 @@ def test_a_crash_between_write_and_clear_sends_again_without_doubling(fake, stor
     def crash(*_args):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(sheets_outbox, "done", crash)
+    monkeypatch.setattr(store, "outbox_done", crash)
     with pytest.raises(RuntimeError):
-        sheets.send_pending(store, config(), client=fake.client())
+        push.send_pending(store, config(), client=fake.client())
     monkeypatch.undo()
-    assert len(sheets_outbox.pending(store)) == 3 + 1  # the sheet has them, but the outbox was not cleared
-    sheets.send_pending(store, config(), client=fake.client())
+    assert len(store.outbox_pending(CONSUMER)) == 3 + 1  # the sheet has them, but the outbox was not cleared
+    push.send_pending(store, config(), client=fake.client())
     assert_sheet_matches_db(fake, store, [a])
-    assert sheets_outbox.pending(store) == []
+    assert store.outbox_pending(CONSUMER) == []
 
 
 def test_a_four_hour_session_takes_a_handful_of_requests(fake, store):
     sid = seed(store, "Four hours", 240)
-    result = sheets.send_pending(store, config(), client=fake.client())
+    result = push.send_pending(store, config(), client=fake.client())
     assert result.requests == {"read": 1, "write": 2}
     assert_sheet_matches_db(fake, store, [sid])
     fake.log.clear()
-    result = sheets.export_sessions(store, [store.get_session(sid)], config(), client=fake.client())
+    result = push.export_sessions(store, [store.get_session(sid)], config(), client=fake.client())
     assert result.requests == {"read": 2, "write": 1} and len(fake.log) == 3
     assert len(fake.values(KEY, MINUTES_WS)) == 1 + 240
 
@@ -334,7 +345,7 @@ def test_two_writers_at_once_do_not_overwrite_each_others_new_rows(fake, store):
 
     def export(sid: int) -> None:
         try:
-            sheets.export_sessions(store, [store.get_session(sid)], config(), client=fake.client())
+            push.export_sessions(store, [store.get_session(sid)], config(), client=fake.client())
         except BaseException as exc:  # noqa: B036 - reported below
             errors.append(exc)
 
@@ -350,7 +361,7 @@ def test_two_writers_at_once_do_not_overwrite_each_others_new_rows(fake, store):
 def test_per_session_layout_gets_a_worksheet_each(fake, store):
     a = seed(store, "Maths: week 1", 2)
     b = seed(store, "Physics", 2)
-    result = sheets.send_pending(store, config(layout="per_session"), client=fake.client())
+    result = push.send_pending(store, config(layout="per_session"), client=fake.client())
     assert set(fake.spreadsheets[KEY].sheets) == {"Sheet1", f"Maths  week 1 #{a}", f"Physics #{b}", SUMMARY_WS}
     assert len(fake.values(KEY, f"Physics #{b}")) == 3
     assert result.requests == {"read": 1, "write": 2}
@@ -379,12 +390,12 @@ def test_rate_limiter_keeps_to_the_quota():
 def test_wrong_key_no_access_and_a_worksheet_that_is_not_ours(fake, store):
     a = seed(store, "Lecture 1", 2)
     with pytest.raises(sheets.SheetsError, match="no spreadsheet with key 1NoSuchSpreadsheet0000"):
-        sheets.export_sessions(
+        push.export_sessions(
             store, [store.get_session(a)], config(), spreadsheet="1NoSuchSpreadsheet0000", client=fake.client()
         )
     fake.add_spreadsheet("1SomeoneElses000000", forbidden=True)
     with pytest.raises(sheets.SheetsError, match="no access to spreadsheet 1SomeoneElses000000: share it"):
-        sheets.export_sessions(
+        push.export_sessions(
             store,
             [store.get_session(a)],
             config(),
@@ -392,27 +403,27 @@ def test_wrong_key_no_access_and_a_worksheet_that_is_not_ours(fake, store):
             client=fake.client(),
         )
     with pytest.raises(sheets.SheetsError, match="not a spreadsheet key or URL"):
-        sheets.export_sessions(store, [], config(), spreadsheet="my sheet", client=fake.client())
+        push.export_sessions(store, [], config(), spreadsheet="my sheet", client=fake.client())
 
     fake.spreadsheets[KEY].sheets["Budget"] = fake.spreadsheets[KEY].sheets.pop("Sheet1")
     fake.spreadsheets[KEY].sheets["Budget"].title = "Budget"
     fake.spreadsheets[KEY].sheets["Budget"].cells[(1, 1)] = "Item"
     with pytest.raises(sheets.SheetsError, match="worksheet 'Budget' holds something else"):
-        sheets.export_sessions(store, [store.get_session(a)], config(worksheet="Budget"), client=fake.client())
+        push.export_sessions(store, [store.get_session(a)], config(worksheet="Budget"), client=fake.client())
     assert fake.values(KEY, "Budget") == [["Item"]]
-    assert len(sheets_outbox.pending(store)) == 2 + 1  # still queued
+    assert len(store.outbox_pending(CONSUMER)) == 2 + 1  # still queued
 
 
 def test_a_spreadsheet_near_the_cell_limit(fake, store):
     fake.add_spreadsheet("1AlmostFull00000000", sheets={"Data": (999_000, 10)})  # 9.99 million cells
     seed(store, "Lecture 1", 2)
     with pytest.raises(sheets.SheetsError, match=r"10 million cell limit \(9,990,000 cells.*stay queued"):
-        sheets.send_pending(store, SheetsConfig(spreadsheet="1AlmostFull00000000"), client=fake.client())
+        push.send_pending(store, SheetsConfig(spreadsheet="1AlmostFull00000000"), client=fake.client())
     assert [p for m, p, _ in fake.log if m == "POST"] == []  # nothing written
-    assert len(sheets_outbox.pending(store)) == 3
+    assert len(store.outbox_pending(CONSUMER)) == 3
 
     fake.add_spreadsheet("1Roomy000000000000", sheets={"Data": (900_000, 10)})
-    result = sheets.send_pending(store, SheetsConfig(spreadsheet="1Roomy000000000000"), client=fake.client())
+    result = push.send_pending(store, SheetsConfig(spreadsheet="1Roomy000000000000"), client=fake.client())
     assert any("of Google's 10,000,000 cells" in w for w in result.warnings)
 
 
@@ -475,6 +486,20 @@ def test_a_real_service_account_key_builds_a_paced_client(tmp_path):
     assert paced.timeout == 30.0
 
 
+def test_paced_client_is_built_by_gspreads_public_constructor(fake):
+    """gspread.Client(http_client=...) builds the paced client itself: it paces and retries real calls."""
+    import functools
+
+    slept: list[float] = []
+    pacing = sheets.Pacing.from_config(config(), sleep=slept.append)
+    factory = functools.partial(sheets.PacedHTTPClient, pacing=pacing, timeout=12.0)
+    client = gspread.Client(auth=None, session=LocalSession(fake.base_url), http_client=factory)
+    assert isinstance(client.http_client, sheets.PacedHTTPClient) and client.http_client.timeout == 12.0
+    fake.fail(503, method="GET")
+    assert client.open_by_key(KEY).id == KEY
+    assert pacing.retries == 1 and pacing.counts["read"] == 2 and len(slept) == 1
+
+
 # ------------------------------------------------------------------------------------------ mirror
 
 
@@ -487,15 +512,15 @@ def wait_for(condition, timeout: float = 10.0) -> None:
 
 def test_mirror_sends_minutes_as_they_are_committed(fake, store):
     cfg = load_config(overrides={"sheets": {"spreadsheet": KEY, "mirror": True, "interval_s": 60.0}})
-    mirror = sheets.mirror_from_config(cfg, store, client=fake.client())
+    mirror = background.mirror_from_config(cfg, store, client=fake.client())
     assert mirror is not None
     mirror.start()
     sid = seed(store, "Live", 2, finish=False)
     mirror.notify(sid)
-    wait_for(lambda: sheets_outbox.pending(store) == [])
+    wait_for(lambda: store.outbox_pending(CONSUMER) == [])
     store.add_minute(sid, minute(2))
     mirror.notify(sid)
-    wait_for(lambda: sheets_outbox.pending(store) == [])
+    wait_for(lambda: store.outbox_pending(CONSUMER) == [])
     store.finish_session(sid, "completed")
     report = mirror.stop(timeout=10)
     assert (report.pending_minutes, report.pending_sessions, report.last_error) == (0, 0, None)
@@ -503,14 +528,14 @@ def test_mirror_sends_minutes_as_they_are_committed(fake, store):
     assert fake.values(KEY, SUMMARY_WS)[1][3] == "completed"
 
     off = load_config(overrides={"sheets": {"spreadsheet": KEY, "mirror": False}})
-    assert sheets.mirror_from_config(off, store) is None
-    assert sheets.mirror_from_config(load_config(overrides={"sheets": {"mirror": True}}), store) is None
+    assert background.mirror_from_config(off, store) is None
+    assert background.mirror_from_config(load_config(overrides={"sheets": {"mirror": True}}), store) is None
 
 
 def test_mirror_never_blocks_or_raises_when_sheets_is_down(fake, store):
     events: list[str] = []
     fake.fail(500, times=1000)
-    mirror = sheets.SheetsMirror(
+    mirror = background.SheetsMirror(
         config(interval_s=1.0, max_retries=1), store, client=fake.client(), on_event=events.append
     )
     mirror.start()
@@ -527,7 +552,7 @@ def test_mirror_never_blocks_or_raises_when_sheets_is_down(fake, store):
     assert report.pending_minutes == 30 and "Google returned 500" in report.last_error
     assert len([e for e in events if "500" in e]) == 1  # reported once, not on every retry
     fake.failures.clear()
-    sheets.send_pending(store, config(), client=fake.client())
+    push.send_pending(store, config(), client=fake.client())
     assert_sheet_matches_db(fake, store, [sid])
 
 
@@ -541,7 +566,7 @@ runner = CliRunner()
 def cli_env(fake, monkeypatch, engage_home, tmp_path):
     """The CLI with sheets configured through ENGAGE_* and its client pointed at the fake server."""
     monkeypatch.setenv("ENGAGE_SHEETS__SPREADSHEET", KEY)
-    monkeypatch.setattr(sheets, "open_client", lambda *_a, **_k: fake.client())
+    use_client(monkeypatch, lambda *_a, **_k: fake.client())
     return tmp_path / "cli.db"
 
 
@@ -549,8 +574,31 @@ def invoke(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
+def test_writing_commands_queue_for_sheets_once_a_spreadsheet_is_configured(cli_env, monkeypatch):
+    invoke("sessions", "--db", str(cli_env))  # reading subscribes nothing (and creates no database)
+    assert not cli_env.exists()
+    assert invoke("purge", "--days", "3650", "--db", str(cli_env)).exit_code == 0  # a command that writes
+    with Store(cli_env) as s:
+        assert s.subscribers() == [CONSUMER]
+        seed(s, "Lecture 1", 2)
+        assert len(s.outbox_pending(CONSUMER)) == 2 + 1
+
+    monkeypatch.delenv("ENGAGE_SHEETS__SPREADSHEET")
+    plain = cli_env.with_name("no-sheets.db")
+    assert invoke("purge", "--days", "3650", "--db", str(plain)).exit_code == 0
+    with Store(plain) as s:
+        assert s.subscribers() == []
+        seed(s, "Lecture 1", 2)
+        assert s.outbox_pending(CONSUMER) == []  # nothing piles up for a spreadsheet nobody set
+        subscribe_if_configured(s, SheetsConfig())
+        assert s.subscribers() == []
+        subscribe_if_configured(s, config())
+        assert s.subscribers() == [CONSUMER]
+
+
 def test_cli_export_sheets_status_and_file_export_side_by_side(fake, cli_env):
     with Store(cli_env) as s:
+        s.subscribe(CONSUMER)
         a, b = seed(s, "Lecture 1", 3), seed(s, "Lecture 2", 2)
 
     status = json.loads(invoke("export", "sheets", "--status", "--json", "--db", str(cli_env)).stdout)
@@ -580,7 +628,7 @@ def test_cli_errors_are_one_line(fake, cli_env, monkeypatch):
         seed(s, "Lecture 1", 2)
     with pytest.raises(EngageError, match="no spreadsheet with key 1Missing00000000000"):
         invoke("export", "sheets", "1", "--spreadsheet", "1Missing00000000000", "--db", str(cli_env))
-    monkeypatch.setattr(sheets, "open_client", REAL_OPEN_CLIENT)
+    use_client(monkeypatch, REAL_OPEN_CLIENT)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
     with pytest.raises(EngageError, match=r"credentials file not found: /nonexistent/key.json \(2 minute"):
         invoke("export", "sheets", "1", "--db", str(cli_env))
@@ -597,11 +645,7 @@ def test_analyze_mirrors_the_session_and_never_fails_for_sheets(fake, cli_env, m
     if google == "500":
         fake.fail(500, times=1000)
     if google == "refused":
-        monkeypatch.setattr(
-            sheets,
-            "open_client",
-            lambda *_a, **_k: gspread.Client(auth=None, session=LocalSession("http://127.0.0.1:9")),
-        )
+        use_client(monkeypatch, lambda *_a, **_k: gspread.Client(auth=None, session=LocalSession("http://127.0.0.1:9")))
     result = runner.invoke(app, ["analyze", str(short_clip), "--db", str(cli_env), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["minutes"] == 2
@@ -609,7 +653,7 @@ def test_analyze_mirrors_the_session_and_never_fails_for_sheets(fake, cli_env, m
         if google == "up":
             assert_sheet_matches_db(fake, s, [1])
             assert fake.values(KEY, SUMMARY_WS)[1][3] == "completed"
-            assert sheets_outbox.pending(s) == []
+            assert s.outbox_pending(CONSUMER) == []
         else:
             assert "2 minute(s) of 1 session(s) stay queued" in result.stderr
-            assert len(sheets_outbox.pending(s)) == 3
+            assert len(s.outbox_pending(CONSUMER)) == 3

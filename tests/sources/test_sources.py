@@ -24,9 +24,8 @@ from engage.sources.media import (
     SourceReadError,
     StreamSource,
     VideoFileSource,
-    demo_clip_path,
-    open_source,
 )
+from engage.sources.spec import demo_clip_path, open_source
 from engage.types import Frame
 
 SMALL = (320, 240)

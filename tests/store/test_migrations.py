@@ -16,11 +16,14 @@ from sqlalchemy import create_engine, inspect
 
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError
-from engage.store.database import Base, Store, alembic_config
+from engage.store.database import Store
+from engage.store.engine import alembic_config
+from engage.store.schema import Base
 
 INITIAL = "c5a1f0e2b9d4"
 STATUS_DETAIL = "7b3e9d14a2f6"
-HEAD = "d4e8a2c61f35"  # sheets_outbox
+SHEETS_OUTBOX = "d4e8a2c61f35"
+HEAD = "e9a4c7d2f1b8"  # generic outbox
 
 SESSION_COLUMNS = {
     "id",
@@ -70,7 +73,7 @@ def url_of(path: Path) -> str:
 def test_revision_chain() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert script.get_heads() == [HEAD]
-    assert [r.revision for r in script.walk_revisions()] == [HEAD, STATUS_DETAIL, INITIAL]
+    assert [r.revision for r in script.walk_revisions()] == [HEAD, SHEETS_OUTBOX, STATUS_DETAIL, INITIAL]
     assert script.get_revision(INITIAL).down_revision is None
 
 
@@ -80,10 +83,11 @@ def test_upgrade_empty_to_head(tmp_path: Path) -> None:
         assert store.current_revision() == store.head_revision() == HEAD
         store.upgrade()  # already there: a no-op
     insp = inspect(create_engine(url_of(path)))
-    assert set(insp.get_table_names()) == {"alembic_version", "sessions", "minutes", "sheets_outbox"}
+    assert set(insp.get_table_names()) == {"alembic_version", "sessions", "minutes", "outbox", "outbox_consumers"}
     assert {c["name"] for c in insp.get_columns("sessions")} == SESSION_COLUMNS
-    assert {c["name"] for c in insp.get_columns("sheets_outbox")} == {
+    assert {c["name"] for c in insp.get_columns("outbox")} == {
         "id",
+        "consumer",
         "session_id",
         "minute",
         "queued_at",
@@ -91,7 +95,8 @@ def test_upgrade_empty_to_head(tmp_path: Path) -> None:
         "last_attempt_at",
         "last_error",
     }
-    (outbox_fk,) = insp.get_foreign_keys("sheets_outbox")
+    assert {c["name"] for c in insp.get_columns("outbox_consumers")} == {"name", "subscribed_at"}
+    (outbox_fk,) = insp.get_foreign_keys("outbox")
     assert (outbox_fk["referred_table"], outbox_fk["options"].get("ondelete")) == ("sessions", "CASCADE")
     assert {c["name"] for c in insp.get_columns("minutes")} == MINUTE_COLUMNS
     nullable = {c["name"]: c["nullable"] for c in insp.get_columns("minutes")}
@@ -232,7 +237,7 @@ def test_threads_opening_a_new_database_at_once(tmp_path: Path) -> None:
         assert store.current_revision() == HEAD
 
 
-def test_upgrade_from_status_detail_adds_an_empty_outbox_and_queues_new_minutes(tmp_path: Path) -> None:
+def test_upgrade_from_status_detail_adds_an_empty_outbox_and_queues_for_subscribers(tmp_path: Path) -> None:
     path = tmp_path / "engage.db"
     command.upgrade(alembic_config(url_of(path)), STATUS_DETAIL)
     with sqlite3.connect(path) as con:
@@ -250,14 +255,57 @@ def test_upgrade_from_status_detail_adds_an_empty_outbox_and_queues_new_minutes(
     with Store(path) as store:
         assert store.current_revision() == HEAD
         assert store.get_session(1).minutes == 1
-        with store.engine.connect() as connection:
-            # Old minutes are not queued (export them with `engage export sheets`); new writes are.
-            assert connection.exec_driver_sql("SELECT count(*) FROM sheets_outbox").scalar() == 0
+        # Old minutes are not queued (export them with `engage export sheets`), and nobody subscribes by itself.
+        assert store.subscribers() == [] and store.outbox_pending("sheets") == []
         store.finish_session(1, "completed")
-        with store.engine.connect() as connection:
-            assert connection.exec_driver_sql("SELECT session_id, minute FROM sheets_outbox").all() == [(1, None)]
+        assert store.outbox_pending("sheets") == []
+        store.subscribe("sheets")
+        store.finish_session(1, "completed")
+        assert [(i.session_id, i.minute) for i in store.outbox_pending("sheets")] == [(1, None)]
         store.downgrade(STATUS_DETAIL)
         assert store.current_revision() == STATUS_DETAIL
         assert store.get_session(1).minutes == 1
     insp = inspect(create_engine(url_of(path)))
-    assert "sheets_outbox" not in insp.get_table_names()
+    assert not {"sheets_outbox", "outbox", "outbox_consumers"} & set(insp.get_table_names())
+
+
+OUTBOX_ROW = "INSERT INTO sheets_outbox (session_id, minute, queued_at, attempts, last_attempt_at, last_error) VALUES"
+
+
+def test_upgrade_to_the_generic_outbox_keeps_queued_rows_as_consumer_sheets(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    command.upgrade(alembic_config(url_of(path)), SHEETS_OUTBOX)
+    with sqlite3.connect(path) as con:
+        con.execute(
+            "INSERT INTO sessions (id, name, source, kind, started_at, status, sample_fps, model, config_json,"
+            " created_at) VALUES (7, 'queued', 'q.mp4', 'video', '2026-11-20 09:00:00.000000', 'completed',"
+            " 1.0, 'm', '{}', '2026-11-20 09:00:00.000000')"
+        )
+        con.execute(f"{OUTBOX_ROW} (7, 3, '2026-11-20 09:04:00.000000', 0, NULL, NULL)")
+        con.execute(f"{OUTBOX_ROW} (7, 1, '2026-11-20 09:02:00.000000', 2, '2026-11-20 10:00:00.000000', 'Google 503')")
+        con.execute(f"{OUTBOX_ROW} (7, NULL, '2026-11-20 09:05:00.000000', 0, NULL, NULL)")
+    con.close()
+
+    with Store(path) as store:
+        assert store.current_revision() == HEAD
+        # The rows keep their order (queue order, not minute order), attempts and last error.
+        assert [(i.session_id, i.minute) for i in store.outbox_pending("sheets")] == [(7, 3), (7, 1), (7, None)]
+        (status,) = store.outbox_status("sheets")
+        assert (status.minutes, status.summary, status.attempts, status.last_error) == (2, True, 2, "Google 503")
+        assert status.queued_since.isoformat() == "2026-11-20T09:02:00+00:00"
+        assert store.outbox_pending("other") == []
+        store.subscribe("sheets")
+        store.subscribe("other")
+        store.finish_session(7, "completed")  # one more row for each consumer
+        assert len(store.outbox_pending("sheets")) == 4 and len(store.outbox_pending("other")) == 1
+
+        store.downgrade(SHEETS_OUTBOX)  # the "sheets" rows go back; the other consumer's are dropped
+        assert store.current_revision() == SHEETS_OUTBOX
+    with sqlite3.connect(path) as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "sheets_outbox" in tables and not {"outbox", "outbox_consumers"} & tables
+        rows = con.execute("SELECT session_id, minute, attempts, last_error FROM sheets_outbox ORDER BY id").fetchall()
+        assert rows == [(7, 3, 0, None), (7, 1, 2, "Google 503"), (7, None, 0, None), (7, None, 0, None)]
+    con.close()
+    with Store(path) as store:  # and up again
+        assert len(store.outbox_pending("sheets")) == 4

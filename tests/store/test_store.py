@@ -16,7 +16,8 @@ import pytest
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError
 from engage.minutes.metrics import MinuteMetrics
-from engage.store.database import SessionInfo, Store, minute_to_dict, open_store
+from engage.store.database import Store, open_store
+from engage.store.schema import SessionInfo
 
 
 @pytest.fixture
@@ -171,7 +172,7 @@ def test_get_session_by_id_name_and_missing(store: Store) -> None:
     assert store.get_session("maths").id == other
     with pytest.raises(EngageError) as excinfo:
         store.get_session("chemistry")
-    assert str(excinfo.value) == "no session 'chemistry'; run `engage sessions` to list them"
+    assert str(excinfo.value) == "no session 'chemistry'"
     with pytest.raises(EngageError, match="no session '42'"):
         store.get_session(42)
 
@@ -211,8 +212,23 @@ def test_minutes_round_trip_including_suppressed(store: Store) -> None:
     assert suppressed.emotion_mean is None and suppressed.emotion_top_share is None
     assert suppressed.dominant_emotion is None and suppressed.engagement is None
     assert list(read[0].emotion_mean or {}) == list(EMOTIONS)
-    assert json.loads(json.dumps(minute_to_dict(read[0])))["emotion_mean"]["happy"] == 0.5
+    assert json.loads(json.dumps(read[0].to_row()))["mean_happy"] == 0.5
     assert store.minutes(12345) == []
+
+
+def test_minutes_table_keeps_its_columns_and_the_zero_based_minute(store: Store, db_path: Path) -> None:
+    # The flat row says minute 2 and mean_/share_; the table (no migration) keeps index 1 and p_/top_ columns.
+    sid = new_session(store)
+    m = make_minute(1, happy=0.7)
+    assert m.to_row()["minute"] == 2
+    store.add_minute(sid, m)
+    with sqlite3.connect(db_path) as con:
+        columns = [row[1] for row in con.execute("PRAGMA table_info(minutes)")]
+        stored = con.execute("SELECT minute, p_happy, top_happy FROM minutes WHERE session_id = ?", (sid,)).fetchall()
+    assert {"minute", "p_happy", "top_neutral"} <= set(columns)
+    assert not any(c.startswith(("mean_", "share_")) for c in columns)
+    assert stored == [(1, 0.7, 0.8)]
+    assert store.minutes(sid) == [m]
 
 
 def test_add_minute_replaces_the_same_minute(store: Store, db_path: Path) -> None:

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from engage.training.data import augment, ferplus_distribution, ferplus_majority, training_targets
+from engage.training.data import augment, erase_and_crop, ferplus_distribution, ferplus_majority, training_targets
 from engage.training.evaluate import classification_report
+from engage.training.train import load_checkpoint
 
 
 def engage(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -42,7 +44,8 @@ def test_two_step_training_smoke_run_resumes_and_exports(tmp_path, fer2013, ferp
     ]
     first = engage(*common, "--epochs", "1")
     assert first.returncode == 0, first.stderr
-    assert json.loads((ckpt / "state.json").read_text())["state"]["epochs_done"] == 1
+    meta, _ = load_checkpoint(ckpt / "checkpoint.npz")
+    assert meta["state"]["epochs_done"] == 1
     # Same settings but more epochs is another schedule: refused, not silently mixed.
     refused = engage(*common, "--epochs", "2")
     assert refused.returncode == 1 and "other settings" in refused.stderr and "Traceback" not in refused.stderr
@@ -53,10 +56,13 @@ def test_two_step_training_smoke_run_resumes_and_exports(tmp_path, fer2013, ferp
         "metrics.json",
         "confusion_matrix.png",
         "training_curves.png",
+        "engage-emotion.json",
     ):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["keras_litert_max_abs_diff"] <= 1e-4
+    assert metrics["temperature"] == json.loads((out / "engage-emotion.json").read_text())["temperature"] > 0
+    assert set(metrics["variants"]) == {"float32", "int8"} and metrics["tflite_weights"] in metrics["variants"]
     assert metrics["results"]["private_test"]["n"] == 3589
     assert "engage train" in (out / "README.md").read_text()
     evaluated = engage(
@@ -105,3 +111,53 @@ def test_classification_report_metrics():
     assert r["per_class"]["angry"]["precision"] == 0.5 and r["per_class"]["angry"]["recall"] == 0.5
     assert r["per_class"]["happy"]["recall"] == 2 / 3
     assert r["confusion_matrix"][3][0] == 1
+
+
+def test_erasing_happens_after_standardisation_and_fills_the_face_mean():
+    from engage.vision.preprocess import standardize
+
+    faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    x = standardize(faces)
+    erased = erase_and_crop(x, np.random.default_rng(1), crop=48)
+    changed = erased != x
+    assert changed.any(axis=(1, 2, 3)).sum() > 10  # about half the faces lose a rectangle
+    np.testing.assert_array_equal(erased[changed], 0.0)  # 0 is each standardised face's mean
+    cropped = erase_and_crop(x, np.random.default_rng(1), crop=40)
+    assert cropped.shape == (64, 40, 40, 1)
+
+
+def test_weight_decay_shrinks_kernels_only(tmp_path):
+    import keras
+
+    from engage.training.model import build_model
+    from engage.training.train import TrainConfig, make_optimizer
+
+    model = build_model()
+    optimizer = make_optimizer(TrainConfig(data=tmp_path / "x.npz", warmup_epochs=0), steps_per_epoch=10)
+    optimizer.build(model.trainable_variables)
+    for v in model.trainable_variables:  # non-zero values everywhere, so decay would show on every variable
+        v.assign(keras.ops.ones_like(v))
+    before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables}
+    optimizer.apply_gradients([(keras.ops.zeros_like(v), v) for v in model.trainable_variables])
+    shrunk = {v.path for v in model.trainable_variables if (keras.ops.convert_to_numpy(v) < before[v.path]).all()}
+    kernels = {v.path for v in model.trainable_variables if v.path.endswith("kernel")}
+    assert kernels and shrunk == kernels  # never gamma, beta or bias
+
+
+def test_resuming_from_a_checkpoint_reproduces_the_next_epoch(tmp_path, fer2013, ferplus_votes):
+    from engage.training.train import TrainConfig, train
+
+    config = TrainConfig(data=fer2013, ferplus=ferplus_votes, epochs=2, limit=192, batch_size=64)
+    straight = train(config, tmp_path / "straight", log=lambda _: None)
+    # One epoch, a clean stop, then the same command resumes on (as it were) another machine.
+    first = train(config, tmp_path / "resumed", log=lambda _: None, stop_requested=_after_epochs(1))
+    assert first.epochs_done == 1
+    resumed = train(config, tmp_path / "resumed", log=lambda _: None)
+    assert resumed.epochs_done == 2
+    for key in ("loss", "val_accuracy", "ema_val_accuracy"):
+        assert resumed.history[1][key] == pytest.approx(straight.history[1][key], rel=1e-4, abs=1e-4), key
+
+
+def _after_epochs(n: int):
+    calls = iter(range(10**6))
+    return lambda: next(calls) >= n

@@ -73,8 +73,8 @@ def test_batches_of_any_size_and_format(classifier, real_faces, astronaut_bgr):
 
 def test_astronaut_is_happy(classifier, astronaut_bgr):
     from engage.config import load_config
-    from engage.runs.analyze import FrameAnalyzer
     from engage.types import Frame
+    from engage.vision.analyzer import FrameAnalyzer
 
     found = FrameAnalyzer(load_config(environ={}), classifier=classifier).analyze(Frame(astronaut_bgr, 0.0, 0))
     assert len(found.boxes) == 1

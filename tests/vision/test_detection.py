@@ -219,6 +219,60 @@ def test_yunet_does_not_leak_memory_per_frame():
     for _ in range(400):
         assert len(detector.detect(frame)) == 1
     assert resident_mb() - before < 4  # the leak would add ~14.7 MB here
+    assert detector.binding == "facedetect_cnn"
+
+
+@pytest.fixture
+def unbound_yuface(monkeypatch: pytest.MonkeyPatch):
+    """Make the direct libfacedetection binding unavailable for the detectors built in the test."""
+    from engage.vision import detection
+
+    def unbind(**attributes: str) -> None:
+        for name, value in attributes.items():
+            monkeypatch.setattr(detection, name, value)
+        detection._facedetect_cnn.cache_clear()
+
+    yield unbind
+    detection._facedetect_cnn.cache_clear()  # the next detector binds again (monkeypatch restores the names first)
+
+
+@pytest.mark.parametrize(
+    "unavailable",
+    [
+        {"_FACEDETECT_CNN": "_Z20no_such_entry_pointv"},  # a yuface whose library lacks the symbol
+        {"_VERIFIED_YUFACE": "2099.1."},  # a yuface release the binding was not checked against
+    ],
+    ids=["missing-symbol", "unverified-release"],
+)
+def test_yunet_falls_back_to_yuface_detect_with_a_warning(
+    unbound_yuface, unavailable: dict, astronaut: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    bound = YuNetDetector(max_side=640)
+    unbound_yuface(**unavailable)
+    with caplog.at_level("WARNING", logger="engage.vision.detection"):
+        fallback = YuNetDetector(max_side=640)
+    assert fallback.binding == "yuface.detect"
+    assert "using yuface.detect, which leaks" in caplog.text
+    found = fallback.detect(astronaut)
+    assert found == bound.detect(astronaut) and len(found) == 1 and iou(found[0], FACE) > 0.5
+    assert fallback.detect(np.zeros((64, 64, 3), np.uint8)) == []
+
+
+def test_yuface_pin_matches_the_checked_release() -> None:
+    """pyproject.toml allows only the yuface releases whose library the direct binding was checked against."""
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    from engage.vision.detection import _VERIFIED_YUFACE
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    (pin,) = [Requirement(r) for r in pyproject["project"]["dependencies"] if Requirement(r).name == "yuface"]
+    installed = importlib.metadata.version("yuface")
+    assert installed.startswith(_VERIFIED_YUFACE) and pin.specifier.contains(installed)
+    next_minor = _VERIFIED_YUFACE.split(".")[0] + "." + str(int(_VERIFIED_YUFACE.split(".")[1]) + 1)
+    assert not pin.specifier.contains(next_minor) and not pin.specifier.contains("2024.1")
 
 
 class _Fixed:

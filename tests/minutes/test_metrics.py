@@ -1,0 +1,81 @@
+"""One shape for a minute: MinuteMetrics' flat row, the session's engagement and the clock text."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from engage.emotions import EMOTIONS
+from engage.minutes.metrics import ROW_COLUMNS, MinuteMetrics, session_engagement
+from engage.minutes.timefmt import format_clock
+
+
+def scored(minute: int, engagement: float = 0.6, faces: int = 100) -> MinuteMetrics:
+    mean = {e: (i + 1) / 28 for i, e in enumerate(EMOTIONS)}  # distinct values, so a swapped column shows
+    share = {e: (7 - i) / 28 for i, e in enumerate(EMOTIONS)}
+    return MinuteMetrics(
+        minute, minute * 60.0, minute * 60.0 + 59.5, 118, 120, faces, faces / 118, 3, False,
+        mean, share, "neutral", -0.2, engagement, 0.3, 0.5, 0.2,
+    )  # fmt: skip
+
+
+def suppressed(minute: int) -> MinuteMetrics:
+    return MinuteMetrics(minute, minute * 60.0, minute * 60.0 + 59.0, 60, 60, 30, 0.5, 1, True)
+
+
+def test_row_is_flat_with_one_column_per_emotion_and_a_one_based_minute() -> None:
+    m = scored(0)
+    row = m.to_row()
+    assert tuple(row) == ROW_COLUMNS
+    assert row["minute"] == 1 == m.number and m.minute == 0
+    assert ROW_COLUMNS[0] == "minute" and "minute_index" not in ROW_COLUMNS
+    for e in EMOTIONS:
+        assert row[f"mean_{e}"] == m.emotion_mean[e] and row[f"share_{e}"] == m.emotion_top_share[e]
+    assert all(not isinstance(v, dict) for v in row.values())  # nothing nested: every value is a cell
+    assert json.loads(json.dumps(row)) == row
+
+
+def test_row_round_trips_including_suppressed_and_through_pandas() -> None:
+    minutes = [scored(0), suppressed(1), scored(2, engagement=0.9)]
+    for m in minutes:
+        assert MinuteMetrics.from_row(m.to_row()) == m
+    row = suppressed(1).to_row()
+    assert all(row[f"{p}_{e}"] is None for p in ("mean", "share") for e in EMOTIONS)
+    assert row["engagement"] is None and row["dominant_emotion"] is None
+    # pandas turns the missing figures into NaN and the ints into numpy ints: they still come back.
+    frame = pd.DataFrame([m.to_row() for m in minutes], columns=list(ROW_COLUMNS))
+    assert [MinuteMetrics.from_row(r) for r in frame.to_dict("records")] == minutes
+
+
+def test_row_cleans_non_finite_figures_and_rejects_unknown_emotions() -> None:
+    m = scored(0)
+    m.valence = math.nan
+    m.emotion_mean = {**(m.emotion_mean or {}), "happy": math.inf}
+    row = m.to_row()
+    assert row["valence"] is None and row["mean_happy"] is None
+    m.emotion_top_share = {"contempt": 1.0}
+    with pytest.raises(ValueError, match="contempt"):
+        m.to_row()
+
+
+def test_session_engagement_is_weighted_by_faces() -> None:
+    minutes = [scored(0, engagement=0.8, faces=300), scored(1, engagement=0.2, faces=100), suppressed(2)]
+    assert session_engagement(minutes) == pytest.approx((0.8 * 300 + 0.2 * 100) / 400)  # not the plain mean 0.5
+    assert session_engagement([suppressed(0)]) is None
+    assert session_engagement([]) is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0:00"), (4.97, "0:05"), (75.4, "1:15"), (599.6, "10:00"), (3600, "1:00:00"), (3725, "1:02:05")],
+)
+def test_format_clock(seconds: float, text: str) -> None:
+    assert format_clock(seconds) == text
+
+
+def test_format_clock_without_a_time() -> None:
+    assert format_clock(None) == "?"
+    assert format_clock(None, missing="–") == "–"
