@@ -27,7 +27,7 @@ from fake_sheets import FakeSheets  # noqa: E402
 from engage.config import SheetsConfig  # noqa: E402
 from engage.emotions import EMOTIONS  # noqa: E402
 from engage.minutes.metrics import MinuteMetrics  # noqa: E402
-from engage.sheets.background import SheetsMirror  # noqa: E402
+from engage.sheets.mirror import SheetsMirror  # noqa: E402
 from engage.sheets.outbox import subscribe_if_configured  # noqa: E402
 from engage.sheets.push import export_sessions, send_pending  # noqa: E402
 from engage.store.database import Store  # noqa: E402

@@ -66,7 +66,7 @@ class RecorderConfig(_Section):
 
 
 class SheetsConfig(_Section):
-    """Google Sheets export and mirror (engage.sheets.push, engage.sheets.background)."""
+    """Google Sheets export and mirror (engage.sheets.push, engage.sheets.mirror)."""
 
     spreadsheet: str | None = None  # key or URL of a spreadsheet shared with the service account
     worksheet: str = Field("engage minutes", min_length=1, max_length=100)

@@ -43,7 +43,7 @@ class FrameFaces:
 class SessionListener(Protocol):
     """Told, without blocking and without raising, that a session changed: a minute committed or it finished.
 
-    engage.sheets.background.SheetsMirror is one; `engage analyze`, `batch` and `record` call notify().
+    engage.sheets.mirror.SheetsMirror is one; `engage analyze`, `batch` and `record` call notify().
     """
 
     def notify(self, session_id: int | None = None) -> None: ...

@@ -89,7 +89,7 @@ def test_the_demo_runs_without_importing_training_packages(tmp_path: Path) -> No
 def test_dashboard_batch_recorder_and_sheets_import_no_training_packages(tmp_path: Path) -> None:
     code = f"""
 import importlib, json, sys
-for name in ("engage.cli", "engage.runs.analyze", "engage.runs.batch", "engage.runs.recorder", "engage.sheets.mirror",
+for name in ("engage.cli", "engage.runs.analyze", "engage.runs.batch", "engage.runs.recorder", "engage.sheets.client",
              "engage.export", "engage.vision.photos", "engage.vision.annotate", "engage.training.evaluate"):
     importlib.import_module(name)
 from dashboards.app import create_app

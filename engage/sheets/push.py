@@ -20,7 +20,7 @@ import gspread
 from engage.config import SheetsConfig
 from engage.errors import SessionNotFound
 from engage.paths import cache_dir
-from engage.sheets.mirror import (
+from engage.sheets.client import (
     MINUTE_COLUMNS,
     MINUTE_KEY_COLUMN,
     SUMMARY_COLUMNS,

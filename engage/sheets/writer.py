@@ -15,7 +15,7 @@ from typing import Any
 import requests
 from gspread.exceptions import APIError
 
-from engage.sheets.mirror import (
+from engage.sheets.client import (
     RETRY_STATUS,
     Cell,
     PacedHTTPClient,

@@ -132,7 +132,7 @@ def _find_omp_set_num_threads() -> Callable[[int], None] | None:
 # entry point's mangled name, its signature and its result buffer size (DETECT_BUFFER_SIZE: a count, then 16
 # int16 per face, at most 1024 faces). They were checked for yuface 2023.5.x, the releases pyproject.toml
 # allows; any other yuface (or one without the symbol) gets the public yuface.detect instead.
-_VERIFIED_YUFACE = "2023.5."
+VERIFIED_YUFACE = "2023.5."
 _FACEDETECT_CNN = "_Z14facedetect_cnnPhS_iii"  # int* facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
 _RESULT_BUFFER_BYTES = 0x9000
 _LEAK_NOTE = "yuface.detect, which leaks ~36 KB per frame (~260 MB over a 2-hour video at 1 fps)"
@@ -154,11 +154,11 @@ def _facedetect_cnn() -> Callable[..., Any] | None:
         version = importlib.metadata.version("yuface")
     except importlib.metadata.PackageNotFoundError:
         version = "(unknown version)"
-    if not version.startswith(_VERIFIED_YUFACE):
+    if not version.startswith(VERIFIED_YUFACE):
         log.warning(
             "yuface %s is not the release engage's leak-free binding was checked against (%sx); using %s",
             version,
-            _VERIFIED_YUFACE,
+            VERIFIED_YUFACE,
             _LEAK_NOTE,
         )
         return None

@@ -206,7 +206,7 @@ def test_truncated_file_keeps_its_minutes_and_ends_partial(lecture, store, confi
 
 
 class Mirror:
-    """What the recorder needs of engage.sheets.mirror.SheetsMirror: a notify() that must never hold up capture."""
+    """What the recorder needs of engage.sheets.client.SheetsMirror: a notify() that must never hold up capture."""
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[int] = []

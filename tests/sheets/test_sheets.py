@@ -22,8 +22,9 @@ from engage.config import SheetsConfig, load_config
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError
 from engage.minutes.metrics import MinuteMetrics
-from engage.sheets import background, push
-from engage.sheets import mirror as sheets
+from engage.sheets import client as sheets
+from engage.sheets import mirror as sheets_mirror
+from engage.sheets import push
 from engage.sheets.outbox import CONSUMER, outbox_summary, subscribe_if_configured
 from engage.store.database import Store
 
@@ -37,7 +38,7 @@ REAL_OPEN_CLIENT = sheets.open_client
 def use_client(monkeypatch, open_client) -> None:
     """Point every place that opens a gspread client (an export, the background mirror) at `open_client`."""
     monkeypatch.setattr(push, "open_client", open_client)
-    monkeypatch.setattr(background, "open_client", open_client)
+    monkeypatch.setattr(sheets_mirror, "open_client", open_client)
 
 
 @pytest.fixture()
@@ -512,7 +513,7 @@ def wait_for(condition, timeout: float = 10.0) -> None:
 
 def test_mirror_sends_minutes_as_they_are_committed(fake, store):
     cfg = load_config(overrides={"sheets": {"spreadsheet": KEY, "mirror": True, "interval_s": 60.0}})
-    mirror = background.mirror_from_config(cfg, store, client=fake.client())
+    mirror = sheets_mirror.mirror_from_config(cfg, store, client=fake.client())
     assert mirror is not None
     mirror.start()
     sid = seed(store, "Live", 2, finish=False)
@@ -528,14 +529,14 @@ def test_mirror_sends_minutes_as_they_are_committed(fake, store):
     assert fake.values(KEY, SUMMARY_WS)[1][3] == "completed"
 
     off = load_config(overrides={"sheets": {"spreadsheet": KEY, "mirror": False}})
-    assert background.mirror_from_config(off, store) is None
-    assert background.mirror_from_config(load_config(overrides={"sheets": {"mirror": True}}), store) is None
+    assert sheets_mirror.mirror_from_config(off, store) is None
+    assert sheets_mirror.mirror_from_config(load_config(overrides={"sheets": {"mirror": True}}), store) is None
 
 
 def test_mirror_never_blocks_or_raises_when_sheets_is_down(fake, store):
     events: list[str] = []
     fake.fail(500, times=1000)
-    mirror = background.SheetsMirror(
+    mirror = sheets_mirror.SheetsMirror(
         config(interval_s=1.0, max_retries=1), store, client=fake.client(), on_event=events.append
     )
     mirror.start()

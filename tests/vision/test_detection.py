@@ -240,7 +240,7 @@ def unbound_yuface(monkeypatch: pytest.MonkeyPatch):
     "unavailable",
     [
         {"_FACEDETECT_CNN": "_Z20no_such_entry_pointv"},  # a yuface whose library lacks the symbol
-        {"_VERIFIED_YUFACE": "2099.1."},  # a yuface release the binding was not checked against
+        {"VERIFIED_YUFACE": "2099.1."},  # a yuface release the binding was not checked against
     ],
     ids=["missing-symbol", "unverified-release"],
 )
@@ -265,13 +265,13 @@ def test_yuface_pin_matches_the_checked_release() -> None:
 
     from packaging.requirements import Requirement
 
-    from engage.vision.detection import _VERIFIED_YUFACE
+    from engage.vision.detection import VERIFIED_YUFACE
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     (pin,) = [Requirement(r) for r in pyproject["project"]["dependencies"] if Requirement(r).name == "yuface"]
     installed = importlib.metadata.version("yuface")
-    assert installed.startswith(_VERIFIED_YUFACE) and pin.specifier.contains(installed)
-    next_minor = _VERIFIED_YUFACE.split(".")[0] + "." + str(int(_VERIFIED_YUFACE.split(".")[1]) + 1)
+    assert installed.startswith(VERIFIED_YUFACE) and pin.specifier.contains(installed)
+    next_minor = VERIFIED_YUFACE.split(".")[0] + "." + str(int(VERIFIED_YUFACE.split(".")[1]) + 1)
     assert not pin.specifier.contains(next_minor) and not pin.specifier.contains("2024.1")
 
 

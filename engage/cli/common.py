@@ -1,0 +1,159 @@
+"""What every `engage` command shares: the Typer app, consoles, options, setup and error hints.
+
+Data goes to stdout (tables, or JSON with --json); progress, messages and errors go to stderr.
+Every EngageError becomes one line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from engage.config import load_config
+from engage.errors import EngageError, NotFound, SessionNotFound
+
+app = typer.Typer(
+    help="Classroom engagement from facial expressions, stored as aggregates only.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Database file or SQLAlchemy URL (default: user data dir)")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML file overriding config.yaml")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+
+if TYPE_CHECKING:
+    from engage.types import SessionListener
+
+
+@contextlib.contextmanager
+def on_interrupt(message: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM during a long command: say what was kept, exit 130 (Typer would exit silently)."""
+
+    def terminate(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(f"interrupted: {message}")
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def load_effective_config(config_file: Path | None = None, **overrides: Any):
+    """The effective config: config.yaml, then `config_file`, then the options given (None: not given)."""
+
+    return load_config(config_file, overrides)
+
+
+def setup(config_file: Path | None = None, *, retention: bool = True, **overrides: Any):
+    """For commands that write: effective config and the store, after the start-up housekeeping.
+
+    Runs whose process is gone are marked interrupted, sessions past privacy.retention_days are deleted
+    (unless `retention` is False), and with a spreadsheet configured every write is queued for Google Sheets.
+    """
+    from engage.sheets.outbox import subscribe_if_configured
+    from engage.store.database import open_store
+
+    config = load_effective_config(config_file, **overrides)
+    store = open_store(config.database)
+    store.mark_interrupted()
+    if retention and config.privacy.retention_days:
+        removed = store.purge(config.privacy.retention_days)
+        if removed:
+            err.print(f"deleted {removed} session(s) older than {config.privacy.retention_days} days (retention)")
+    subscribe_if_configured(store, config.sheets)
+    return config, store
+
+
+def setup_read_only(config_file: Path | None = None, **overrides: Any):
+    """For commands that only read: effective config and the store, opened so that nothing is written.
+
+    A database in a read-only folder can be read. One with an older schema is upgraded first, as any
+    command does (a write, which fails clearly where the database is read-only).
+    """
+    from engage.store.database import open_store, open_store_read_only
+
+    config = load_effective_config(config_file, **overrides)
+    store = open_store_read_only(config.database)
+    if store.current_revision() != store.head_revision():
+        store.close()
+        store = open_store(config.database)
+    return config, store
+
+
+@contextlib.contextmanager
+def sheets_mirror(config, store) -> Iterator[SessionListener | None]:
+    """Mirror new minutes to Google Sheets from a background thread while a command runs (sheets.mirror).
+
+    Google being slow or down never slows or fails the command: what is not sent stays queued.
+    """
+    from engage.sheets.mirror import mirror_from_config
+
+    try:
+        mirror = mirror_from_config(config, store, on_event=lambda message: err.print(f"sheets: {message}"))
+    except Exception as exc:  # the analysis matters more than its mirror
+        err.print(f"sheets: mirror not started ({exc}); `engage export sheets` sends the minutes later")
+        mirror = None
+    if mirror is None:
+        yield None
+        return
+    mirror.start()
+    try:
+        yield mirror  # `engage record` wakes it after each minute
+    finally:
+        report = mirror.stop(timeout=15.0)
+        if report.pending_minutes or report.last_error:
+            err.print(
+                f"sheets: {report.pending_minutes} minute(s) of {report.pending_sessions} session(s) stay queued "
+                "for Google Sheets; `engage export sheets` sends them (`--status` lists them)"
+            )
+
+
+@app.callback()
+def _group() -> None:
+    """Classroom engagement from facial expressions, stored as aggregates only."""
+
+
+def hint(exc: EngageError) -> str:
+    """What to run next, by the kind of error (library messages name no commands)."""
+    if isinstance(exc, SessionNotFound):
+        return "; run `engage sessions` to list them"
+    if isinstance(exc, NotFound) and "emotion model" in str(exc):
+        return " (train one with `engage train`)"
+    if isinstance(exc, NotFound) and "FER2013 data" in str(exc):
+        return " or pass --data"
+    return ""
+
+
+def main() -> None:
+    try:
+        app()
+    except EngageError as exc:
+        # Messages hold [brackets] (`pip install "engage[train]"`, user names): printed as text, never markup.
+        err.print(f"[red]error:[/red] {escape(str(exc) + hint(exc))}")
+        sys.exit(exc.exit_code)

@@ -1,0 +1,252 @@
+"""`engage sessions`, `show`, `export`, `purge`, `db upgrade` and `dashboard`: reading and keeping sessions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import click
+import typer
+from rich.table import Table
+from typer.core import TyperGroup
+
+from engage.cli.common import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    app,
+    db_app,
+    err,
+    on_interrupt,
+    out,
+    print_json,
+    setup,
+    setup_read_only,
+)
+from engage.config import load_config
+from engage.errors import EngageError, NotFound
+from engage.minutes.timefmt import format_clock
+
+
+@app.command("sessions")
+def sessions_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """List recorded sessions, newest first."""
+    try:
+        _, store = setup_read_only(None, database=db)
+        sessions = store.list_sessions()
+    except NotFound:  # no database yet
+        sessions = []
+    if as_json:
+        print_json([s.to_dict() for s in sessions])
+        return
+    if not sessions:
+        err.print("no sessions yet: run `engage demo` or `engage analyze VIDEO`")
+        return
+    table = Table("id", "name", "status", "started (UTC)", "media", "minutes", "source")
+    for s in sessions:
+        table.add_row(
+            str(s.id),
+            s.name,
+            s.status,
+            s.started_at.strftime("%Y-%m-%d %H:%M"),
+            format_clock(s.media_duration_s),
+            str(s.minutes),
+            s.source,
+        )
+    out.print(table)
+
+
+@app.command("show")
+def show_command(
+    session: Annotated[str, typer.Argument(help="Session id or name")], db: DbOption = None, as_json: JsonOption = False
+) -> None:
+    """Show a session's per-minute metrics."""
+    _, store = setup_read_only(None, database=db)
+    info = store.get_session(int(session) if session.isdigit() else session)
+    minutes = store.minutes(info.id)
+    if as_json:
+        print_json({**info.to_dict(), "minutes": [m.to_row() for m in minutes]})
+        return
+    out.print(
+        f"session #{info.id} '{info.name}' — {info.status}" + (f" ({info.status_detail})" if info.status_detail else "")
+    )
+    out.print(
+        f"source {info.source}, started {info.started_at:%Y-%m-%d %H:%M} UTC, "
+        f"media {format_clock(info.media_duration_s)}, model {info.model}"
+    )
+    table = Table("minute", "frames", "faces mean/max", "dominant", "engagement", "high/nominal/low", "valence")
+    for m in minutes:
+        if m.suppressed:
+            table.add_row(
+                str(m.number),
+                f"{m.frames_sampled}/{m.frames_expected}",
+                f"{m.faces_mean:.1f}/{m.faces_max}",
+                "[dim]suppressed (privacy.min_faces)[/dim]",
+                "",
+                "",
+                "",
+            )
+            continue
+        table.add_row(
+            str(m.number),
+            f"{m.frames_sampled}/{m.frames_expected}",
+            f"{m.faces_mean:.1f}/{m.faces_max}",
+            m.dominant_emotion or "",
+            f"{m.engagement:.2f}",
+            f"{m.engagement_high:.0%}/{m.engagement_nominal:.0%}/{m.engagement_low:.0%}",
+            f"{m.valence:+.2f}",
+        )
+    out.print(table)
+
+
+class _ExportGroup(TyperGroup):
+    """`engage export SESSION --format ...` keeps working: a first argument that is not a subcommand goes to `file`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["file", *args]
+        return super().parse_args(ctx, args)
+
+
+export_app = typer.Typer(
+    cls=_ExportGroup,
+    no_args_is_help=True,
+    subcommand_metavar="SESSION --format csv|parquet|json | sheets [SESSION...] | file SESSION",
+    help="Export sessions: `engage export SESSION --format csv|parquet|json` writes a file (the `file` command); "
+    "`engage export sheets SESSION...` mirrors them to Google Sheets.",
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("file")
+def export_command(
+    session: Annotated[str, typer.Argument(help="Session id or name")],
+    format: Annotated[str, typer.Option("--format", help="csv, parquet or json")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout for csv/json)")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Export a session's per-minute metrics as CSV, Parquet or JSON."""
+    from engage.export import export_session
+
+    _, store = setup_read_only(None, database=db)
+    info = store.get_session(int(session) if session.isdigit() else session)
+    written = export_session(store, info, format, output)
+    if written:
+        err.print(f"wrote {written}")
+
+
+@export_app.command("sheets")
+def export_sheets_command(
+    sessions: Annotated[
+        list[str] | None,
+        typer.Argument(help="Session ids or names (none: send what is queued)", show_default=False, metavar="SESSION"),
+    ] = None,
+    spreadsheet: Annotated[
+        str | None, typer.Option("--spreadsheet", help="Spreadsheet key or URL (default: sheets.spreadsheet)")
+    ] = None,
+    worksheet: Annotated[
+        str | None, typer.Option("--worksheet", help="Worksheet for the minutes (default: sheets.worksheet)")
+    ] = None,
+    status: Annotated[bool, typer.Option("--status", help="Show what is queued for Google Sheets")] = False,
+    db: DbOption = None,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export sessions to Google Sheets (one row per session-minute, updated in place), with what is queued."""
+    from engage.sheets.outbox import outbox_summary
+    from engage.sheets.push import export_sessions
+
+    if status:
+        config, store = setup_read_only(config_file, database=db)
+        summary = outbox_summary(store)
+        if as_json:
+            print_json({"spreadsheet": config.sheets.spreadsheet, "mirror": config.sheets.mirror, **summary})
+            return
+        target = config.sheets.spreadsheet or "none set (sheets.spreadsheet)"
+        out.print(f"spreadsheet: {target}; background mirror {'on' if config.sheets.mirror else 'off'}")
+        if not summary["sessions"]:
+            out.print("nothing queued: Google Sheets has every minute")
+            return
+        table = Table("id", "session", "minutes queued", "summary", "queued since (UTC)", "attempts", "last error")
+        for row in summary["sessions"]:
+            table.add_row(
+                str(row["session_id"]),
+                row["name"],
+                str(row["minutes"]),
+                "yes" if row["summary"] else "",
+                row["queued_since"][:16].replace("T", " "),
+                str(row["attempts"]),
+                (row["last_error"] or "")[:80],
+            )
+        out.print(table)
+        return
+    config, store = setup(config_file, database=db)
+    infos = [store.get_session(int(s) if s.isdigit() else s) for s in sessions or []]
+    result = export_sessions(store, infos, config.sheets, spreadsheet=spreadsheet, worksheet=worksheet)
+    for warning in result.warnings:
+        err.print(f"warning: {warning}")
+    if as_json:
+        print_json(result.to_dict())
+        return
+    if not result.sessions:
+        out.print("nothing to send: no session given and nothing queued")
+        return
+    out.print(
+        f"exported {len(result.sessions)} session(s) to '{result.title}' ({result.url}): "
+        f"{result.rows_appended} row(s) added, {result.rows_updated} updated, "
+        f"{sum(result.requests.values())} request(s)"
+    )
+
+
+@app.command("purge")
+def purge_command(
+    days: Annotated[
+        int | None, typer.Option(help="Delete sessions older than this (default: privacy.retention_days)")
+    ] = None,
+    db: DbOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Delete sessions older than the retention period."""
+    config, store = setup(config_file, retention=False, database=db)
+    keep_days = config.privacy.retention_days if days is None else days
+    if keep_days <= 0:
+        raise EngageError("retention is 0 (keep everything): pass --days N to purge")
+    removed = store.purge(keep_days)
+    out.print(f"deleted {removed} session(s) older than {keep_days} days")
+
+
+@db_app.command("upgrade")
+def db_upgrade_command(db: DbOption = None) -> None:
+    """Create or upgrade the database schema to the latest revision."""
+    from engage.store.database import open_store
+
+    config = load_config(None, {"database": db} if db else None)
+    store = open_store(config.database)
+    store.upgrade()
+    out.print(f"database at revision {store.current_revision()} (latest): {store.url}")
+
+
+@app.command("dashboard")
+def dashboard_command(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to serve on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 8050)", min=1, max=65535)] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Serve the read-only dashboard of the sessions in a web browser. Ctrl-C stops it."""
+
+    # No setup(): the dashboard never writes (no purge, no marking), and a missing database is not created.
+    flags = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    config = load_config(config_file, {"database": db, "dashboard": flags or None})
+    try:
+        from dashboards.app import check_bind, serve
+    except ImportError as exc:
+        raise EngageError(f"the dashboard needs Dash ({exc.name or exc}): pip install engage") from exc
+    check_bind(host or config.dashboard.host, config)
+    with on_interrupt("dashboard stopped"):
+        serve(config, db=db)
