@@ -37,6 +37,7 @@ def synthetic_minute(i: int, rng: random.Random, faces: int) -> MinuteMetrics:
     top = {e: w / total for e, w in zip(EMOTIONS, weights, strict=True)}
     high = rng.random() * 0.5
     low = rng.random() * (1 - high) * 0.5
+    engagement = rng.uniform(0.2, 0.9)
     return MinuteMetrics(
         minute=i,
         start_s=i * 60.0,
@@ -51,10 +52,15 @@ def synthetic_minute(i: int, rng: random.Random, faces: int) -> MinuteMetrics:
         emotion_top_share=top,
         dominant_emotion=max(top, key=top.get),
         valence=rng.uniform(-0.5, 0.5),
-        engagement=rng.uniform(0.2, 0.9),
+        engagement=engagement,
         engagement_high=high,
         engagement_nominal=1 - high - low,
         engagement_low=low,
+        engagement_low90=max(0.0, engagement - 0.07),
+        engagement_high90=min(1.0, engagement + 0.06),
+        emotion_corrected=dict(top),
+        emotion_corrected_low90={e: v * 0.7 for e, v in top.items()},
+        emotion_corrected_high90={e: min(1.0, v * 1.3 + 0.02) for e, v in top.items()},
     )
 
 
@@ -164,7 +170,8 @@ def main() -> None:
         )
 
         outputs = [("session-title", "children"), ("session-facts", "children"), ("session-message", "children")]
-        outputs += [("session-charts", "style"), ("emotion-timeline", "figure"), ("engagement-timeline", "figure")]
+        outputs += [("session-charts", "style"), ("emotion-timeline", "figure"), ("corrected-shares", "figure")]
+        outputs += [("engagement-timeline", "figure")]
         outputs += [("faces-timeline", "figure"), ("dominant-emotions", "figure"), ("session-refresh", "disabled")]
         outputs += [("session-live", "children")]
         body = callback_request(

@@ -73,7 +73,7 @@ def main() -> None:
         note = {
             "page total": "  <- decode + detect + classify + draw + JPEG: one upload on the Try a photo page",
             "draw": "  (full size, for the CLI; the live preview draws like this on each frame)",
-            "panel png": "  (the photo beside one chart per face)",
+            "panel png": "  (the photo beside its summary, a chart per face in a grid)",
             "cli total": "  <- decode + detect + classify + draw + both PNGs: one image of classify --annotate",
         }.get(key, "")
         print(f"  {key:16s} {statistics.median(values):7.1f}{note}")

@@ -25,10 +25,15 @@ from dashboards.data import DataSource
 from dashboards.pages import Page, discover
 from engage.config import Config
 from engage.errors import EngageError
+from engage.safetext import printable
+from engage.vision.photos import MAX_IMAGE_BYTES
 
 SOURCE_KEY = "ENGAGE_DATA_SOURCE"
 CONFIG_KEY = "ENGAGE_CONFIG"
 APP_TITLE = "engage — lecture engagement"
+# The largest request: a photo at the upload limit as base64 in a callback's JSON, with a quarter to spare, so a
+# file a little over the limit still gets the page's own "over the 15 MB limit" message.
+MAX_REQUEST_BYTES = (MAX_IMAGE_BYTES + 2) // 3 * 4 * 5 // 4 + (64 << 10)
 # Ids of the router's components in the app's layout.
 LOCATION, PAGE_CONTENT, PAGE_TITLE = "page-location", "page-content", "page-title"
 
@@ -169,14 +174,49 @@ def create_app(db: str | Path | None, config: Config, *, refresh_seconds: float 
     app.server.config[SOURCE_KEY] = DataSource(db, config)
     app.server.config[CONFIG_KEY] = config
     app.server.config["ENGAGE_REFRESH_MS"] = int(refresh * 1000)
-    login = credentials(config)
-    if login is not None:
-        import dash_auth
-
-        # dash-auth keeps the signed-in user in Flask's session; a fresh key per start is enough for that.
-        app.server.secret_key = secrets.token_hex(32)
-        dash_auth.BasicAuth(app, {login[0]: login[1]})
+    # Requests are read into memory: refuse any larger than the biggest photo upload (HTTP 413) before that.
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    _guard_requests(app.server, credentials(config))
     return app
+
+
+def _login_required() -> flask.Response:
+    return flask.Response("Login required", 401, {"WWW-Authenticate": 'Basic realm="engage", charset="UTF-8"'})
+
+
+def _is_callback_body(body: Any) -> bool:
+    """Whether a POST to Dash's callback route has the shape Dash reads (else Dash fails with a 500)."""
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("output"), str)
+        and isinstance(body.get("outputs"), dict | list)
+        and isinstance(body.get("inputs"), list)
+        and all(isinstance(i, dict | list) for i in body["inputs"])
+        and isinstance(body.get("state", []), list)
+        and isinstance(body.get("changedPropIds", []), list)
+    )
+
+
+def _guard_requests(server: flask.Flask, login: tuple[str, str] | None) -> None:
+    """Before anything reads a request: HTTP basic auth on every route when `login` is set (pages, assets and
+    callbacks alike, so an unauthenticated request is a 401 whatever its body), then a 400 for a callback
+    request whose body is not a callback (Dash would answer 500 with a traceback in the log)."""
+    expected = None if login is None else (login[0].encode(), login[1].encode())
+
+    @server.before_request
+    def check_request() -> flask.Response | None:
+        if expected is not None:
+            given = flask.request.authorization  # parsed by Werkzeug; None when missing or malformed
+            if given is None or given.type != "basic":
+                return _login_required()
+            user, password = (given.username or "").encode(), (given.password or "").encode()
+            # Both compared in constant time, so the time taken says nothing about either.
+            if not (secrets.compare_digest(user, expected[0]) & secrets.compare_digest(password, expected[1])):
+                return _login_required()
+        if flask.request.method == "POST" and flask.request.path.endswith("/_dash-update-component"):
+            if not _is_callback_body(flask.request.get_json(silent=True)):
+                return flask.Response("not a Dash callback request", 400)
+        return None
 
 
 def serve(config: Config, db: str | None = None, host: str | None = None, port: int | None = None, **run: Any) -> None:
@@ -189,5 +229,6 @@ def serve(config: Config, db: str | None = None, host: str | None = None, port: 
     app = create_app(db, config)
     source: DataSource = app.server.config[SOURCE_KEY]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request (live pages poll)
-    print(f"engage dashboard on http://{host}:{port}/ reading {source.location} (Ctrl-C stops it)", flush=True)
+    where = printable(f"http://{host}:{port}/ reading {source.location}")  # a path may hold escape sequences
+    print(f"engage dashboard on {where} (Ctrl-C stops it)", flush=True)
     app.run(host=host, port=port, debug=False, **run)

@@ -1,29 +1,22 @@
 """Plotly figures for the dashboard, built as plain dicts (fast: no validation pass) from stored minutes.
 
-Every chart has a title and axis titles. Colours are the Okabe-Ito palette, readable with the common colour
-vision deficiencies, and no chart relies on colour alone (labels, hover text, legend order). Minutes that are
-missing or suppressed for privacy are None, which plotly draws as gaps, never as zeros.
+Every chart has a title and axis titles. Emotion colours are engage's one palette (engage/palette.py, Okabe-Ito,
+readable with the common colour vision deficiencies), and no chart relies on colour alone (labels, hover text,
+legend order). Minutes that are missing or suppressed for privacy are None, which plotly draws as gaps, never as
+zeros.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from engage.emotions import EMOTIONS
 from engage.minutes.metrics import MinuteMetrics
+from engage.palette import EMOTION_HEX
 
-# Okabe & Ito (2008), "Color Universal Design".
-EMOTION_COLOURS: dict[str, str] = {
-    "neutral": "#BBBBBB",
-    "happy": "#E69F00",
-    "surprise": "#56B4E9",
-    "sad": "#0072B2",
-    "fear": "#CC79A7",
-    "angry": "#D55E00",
-    "disgust": "#009E73",
-}
+# One colour per emotion, the same as on the photo page and in annotated photos (engage/palette.py).
+EMOTION_COLOURS: dict[str, str] = EMOTION_HEX
 # Bottom to top of the stacked area: the usual large shares first, so the small ones sit on a steady base.
 STACK_ORDER: tuple[str, ...] = ("neutral", "happy", "surprise", "sad", "fear", "angry", "disgust")
 assert set(STACK_ORDER) == set(EMOTIONS)
@@ -103,7 +96,7 @@ def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
     return runs
 
 
-def _suppressed_shapes(slots: Sequence[MinuteMetrics | None]) -> tuple[list[dict], list[dict]]:
+def suppressed_shapes(slots: Sequence[MinuteMetrics | None]) -> tuple[list[dict], list[dict]]:
     """Grey bands over the minutes suppressed for privacy (x is minute + 1), with one label each."""
     shapes, notes = [], []
     for first, last in _runs([m is not None and m.suppressed for m in slots]):
@@ -141,7 +134,7 @@ def _minute_label(i: int) -> str:
     return f"minute {i + 1} ({i}:00–{i + 1}:00)"
 
 
-def _band_polygon(
+def band_polygon(
     x: Sequence[float], lower: Sequence[float | None], upper: Sequence[float | None]
 ) -> tuple[list[float | None], list[float | None]]:
     """One closed outline per run of known minutes between two stacked lines, runs separated by None.
@@ -179,7 +172,7 @@ def emotion_timeline(minutes: Sequence[MinuteMetrics], title: str = "Emotions mi
     bands, hovers = [], []
     for e in STACK_ORDER:
         upper = [None if c is None or v is None else c + v for c, v in zip(lower, shares[e], strict=True)]
-        px, py = _band_polygon(x, lower, upper)
+        px, py = band_polygon(x, lower, upper)
         bands.append(
             {
                 "type": "scatter",
@@ -210,7 +203,7 @@ def emotion_timeline(minutes: Sequence[MinuteMetrics], title: str = "Emotions mi
             }
         )
         lower = upper
-    shapes, notes = _suppressed_shapes(slots)
+    shapes, notes = suppressed_shapes(slots)
     layout = _layout(
         title,
         MINUTE_AXIS,
@@ -266,7 +259,7 @@ def engagement_timeline(
         (low_band, high_band, "rgba(240,240,240,0.0)", "nominal"),
         (high_band, 1, "rgba(0,114,178,0.13)", f"high (> {high_band:g})"),
     ]
-    shapes, notes = _suppressed_shapes(slots)
+    shapes, notes = suppressed_shapes(slots)
     for y0, y1, colour, label in bands:
         shapes.append(
             {
@@ -392,51 +385,7 @@ def dominant_emotions(minutes: Sequence[MinuteMetrics], title: str = "Dominant e
     return {"data": data, "layout": layout}
 
 
-def sessions_scatter(
-    rows: Sequence[tuple[int, str, datetime, float | None]], low_band: float, high_band: float
-) -> dict[str, Any]:
-    """Mean engagement of each session (id, name, started_at, engagement) against its date."""
-    points = [r for r in rows if r[3] is not None]
-    title = "Mean engagement of each session"
-    if not points:
-        return empty_figure(title, "No session has engagement figures yet", "Date the session started (UTC)")
-    data = [
-        {
-            "type": "scatter",
-            "mode": "markers",
-            "name": "session",
-            "x": [r[2].strftime("%Y-%m-%d %H:%M") for r in points],
-            "y": [r[3] for r in points],
-            "customdata": [[r[0], r[1]] for r in points],
-            "marker": {"color": "#0072B2", "size": 8, "line": {"color": "white", "width": 1}},
-            "hovertemplate": "#%{customdata[0]} %{customdata[1]}<br>%{x}<br>engagement %{y:.2f}<extra></extra>",
-        }
-    ]
-    shapes = [
-        {
-            "type": "rect",
-            "xref": "paper",
-            "yref": "y",
-            "x0": 0,
-            "x1": 1,
-            "y0": y0,
-            "y1": y1,
-            "fillcolor": colour,
-            "line": {"width": 0},
-            "layer": "below",
-        }
-        for y0, y1, colour in ((0, low_band, "rgba(213,94,0,0.13)"), (high_band, 1, "rgba(0,114,178,0.13)"))
-    ]
-    layout = _layout(
-        title,
-        "Date the session started (UTC)",
-        "Mean engagement index (0–1)",
-        yaxis={"range": [0, 1]},
-        shapes=shapes,
-        showlegend=False,
-        height=320,
-    )
-    return {"data": data, "layout": layout}
+MARKERS = ("circle", "square", "diamond", "triangle-up", "x", "cross")
 
 
 def comparison(series: Sequence[tuple[str, Sequence[MinuteMetrics]]], low_band: float, high_band: float) -> dict:
@@ -450,12 +399,18 @@ def comparison(series: Sequence[tuple[str, Sequence[MinuteMetrics]]], low_band: 
         data.append(
             {
                 "type": "scatter",
-                "mode": "lines",
+                # Markers too: a one-minute session, or a minute alone between privacy gaps, has no line to draw.
+                "mode": "lines+markers",
                 "name": name,
                 "x": list(range(1, len(slots) + 1)),
                 "y": [None if m is None or m.suppressed else m.engagement for m in slots],
                 "connectgaps": False,
                 "line": {"color": LINE_COLOURS[i % len(LINE_COLOURS)], "dash": LINE_DASHES[i % len(LINE_DASHES)]},
+                "marker": {
+                    "color": LINE_COLOURS[i % len(LINE_COLOURS)],
+                    "size": 8,
+                    "symbol": MARKERS[i % len(MARKERS)],
+                },
                 "hovertemplate": f"{name}<br>minute %{{x}}: engagement %{{y:.2f}}<extra></extra>",
             }
         )

@@ -3,14 +3,14 @@ modules so it can be timed (benchmarks/dashboard_speed.py) and tested without a 
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from dashboards import figures
+from dashboards import figures, intervals
 from dashboards.data import DataSource, Unavailable
+from dashboards.overview_chart import sessions_by_date
 from engage.errors import DatabaseUnavailable, EngageError, NotFound
 from engage.minutes.metrics import MinuteMetrics, session_engagement
 from engage.minutes.timefmt import format_clock
@@ -21,10 +21,33 @@ SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 LIVE_STATUSES = ("running",)
 
 
+SPARK_MIN_SPAN = 0.05  # a session steadier than this draws as a near-flat line, not as noise blown up
+
+
 def sparkline(values: list[float | None]) -> str:
-    """Engagement 0..1 as block characters; a part with no figures (privacy) is a dot."""
+    """Engagement per part as block characters scaled to the session's own range (lowest ▁, highest █), so that
+    a lecture moving between 0.54 and 0.68 shows its shape; a part with no figures (privacy) is a dot. A range
+    narrower than SPARK_MIN_SPAN is drawn within a window that wide, around its middle."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return "·" * len(values)
+    low, high = min(known), max(known)
+    if high - low < SPARK_MIN_SPAN:
+        low = (low + high - SPARK_MIN_SPAN) / 2
+        high = low + SPARK_MIN_SPAN
     top = len(SPARK_LEVELS) - 1
-    return "".join("·" if v is None else SPARK_LEVELS[max(0, min(top, round(v * top)))] for v in values)
+    return "".join(
+        "·" if v is None else SPARK_LEVELS[max(0, min(top, round((v - low) / (high - low) * top)))] for v in values
+    )
+
+
+def spark_range(values: list[float | None]) -> str:
+    """The range a sparkline spans, '0.54–0.68' ('0.61' when flat; '' without figures)."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = f"{min(known):.2f}", f"{max(known):.2f}"
+    return low if low == high else f"{low}–{high}"
 
 
 def session_seconds(info: SessionInfo, last_minute: int | None) -> float | None:
@@ -66,6 +89,7 @@ def overview_row(s: SessionSummary) -> dict[str, Any]:
         "source": info.source,
         "engagement": round(s.mean_engagement, 2) if s.mean_engagement is not None else None,
         "trend": sparkline(s.sparkline) if s.sparkline else "",
+        "spread": spark_range(s.sparkline),
         "faces": round(s.faces_mean, 1) if s.faces_mean is not None else None,
         "status": info.status,
     }
@@ -96,11 +120,7 @@ def overview_view(source: DataSource, start_date: str | date | None = None, end_
         and (last is None or s.session.started_at.date() <= last)
     ]
     band = source.config.engagement
-    figure = figures.sessions_scatter(
-        [(s.session.id, s.session.name, s.session.started_at, s.mean_engagement) for s in chosen],
-        band.low_band,
-        band.high_band,
-    )
+    figure = sessions_by_date(chosen, band.low_band, band.high_band)
     view = OverviewView(rows=[overview_row(s) for s in chosen], figure=figure, total=len(summaries))
     if not chosen:
         view.message = Unavailable("No sessions in these dates", "Widen or clear the date range to see sessions.")
@@ -146,8 +166,12 @@ def session_view(source: DataSource, session_id: Any) -> SessionView:
     band = config.engagement
     view = SessionView(info=info, minutes=minutes, live=info.status in LIVE_STATUSES)
     view.figures = {
-        "emotions": figures.emotion_timeline(minutes),
-        "engagement": figures.engagement_timeline(minutes, band.low_band, band.high_band),
+        # Raw: each face's strongest emotion. The corrected shares, with their intervals, are "corrected".
+        "emotions": figures.emotion_timeline(minutes, title="Emotions minute by minute (raw: each face's top label)"),
+        "corrected": intervals.corrected_shares_figure(minutes),
+        "engagement": intervals.add_engagement_band(
+            figures.engagement_timeline(minutes, band.low_band, band.high_band), minutes
+        ),
         "faces": figures.faces_timeline(minutes),
         "dominant": figures.dominant_emotions(minutes),
     }
@@ -189,16 +213,14 @@ def session_csv(source: DataSource, session_id: Any) -> tuple[str, str] | None:
     sid = _parse_id(session_id)
     if isinstance(store, Unavailable) or sid is None:
         return None
-    from engage.export import default_filename, minutes_frame  # pandas: only when a CSV is asked for
+    from engage.export import csv_text, default_filename, minutes_frame  # pandas: only when a CSV is asked for
 
     try:
         info = store.get_session(sid)
         frame = minutes_frame(store, info)
     except EngageError:
         return None
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    return default_filename(info, "csv"), buffer.getvalue()
+    return default_filename(info, "csv"), csv_text(frame)  # formulas in names made plain text, as the export
 
 
 def sheets_status(config: Any) -> tuple[bool, str | None]:
@@ -245,4 +267,4 @@ def comparison_view(source: DataSource, session_ids: list[Any] | None) -> dict[s
 
 def parse_ids(text: str | None) -> list[int]:
     """ "1,2,3" (a query string value) -> [1, 2, 3], ignoring anything that is not a number."""
-    return [int(p) for p in re.split(r"[,\s]+", text or "") if p.isdigit()]
+    return [int(p) for p in re.split(r"[,\s]+", text or "") if p.isascii() and p.isdigit()]  # "²" is a digit too

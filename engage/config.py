@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engage.emotions import EMOTIONS
 from engage.errors import ConfigError
 from engage.paths import DEFAULT_CONFIG
+from engage.safetext import mask_password
 
 # ENGAGE_* variables that are not configuration keys.
-NON_CONFIG_ENV = {"ENGAGE_DATA", "ENGAGE_HOME", "ENGAGE_CACHE", "ENGAGE_VIDEOS", "ENGAGE_CONFIG"}
+NON_CONFIG_ENV = {"ENGAGE_DATA", "ENGAGE_HOME", "ENGAGE_CACHE", "ENGAGE_VIDEOS", "ENGAGE_CONFIG", "ENGAGE_DEBUG"}
 
 
 class _Section(BaseModel):
@@ -51,6 +52,13 @@ class EngagementConfig(_Section):
         if any(w < 0 for w in weights.values()) or max(weights.values()) <= 0:
             raise ValueError("weights must be >= 0 with at least one > 0")
         return weights
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> EngagementConfig:
+        # low_band >= high_band would count a face as both high and low and store a negative nominal share.
+        if self.low_band >= self.high_band:
+            raise ValueError(f"low_band ({self.low_band:g}) must be below high_band ({self.high_band:g})")
+        return self
 
 
 class PrivacyConfig(_Section):
@@ -106,16 +114,51 @@ class Config(_Section):
     sheets: SheetsConfig = SheetsConfig()
     dashboard: DashboardConfig = DashboardConfig()
 
+    def for_storage(self) -> dict[str, Any]:
+        """The configuration as JSON values without secrets: what a session stores and prints.
+
+        The dashboard password becomes "***" when set, and a database URL's password is masked.
+        """
+        return redact(self.model_dump(mode="json"))
+
+
+def redact(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config mapping (Config.model_dump(mode="json"), or one stored by an older engage) without secrets."""
+    clean = dict(config)
+    dashboard = clean.get("dashboard")
+    if isinstance(dashboard, Mapping) and dashboard.get("password") is not None:
+        clean["dashboard"] = {**dashboard, "password": "***"}
+    if isinstance(clean.get("database"), str):
+        clean["database"] = mask_password(clean["database"])
+    return clean
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred lines; anything larger is not one
+
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file not found: {path}")
+    if not path.is_file():  # a folder, a FIFO (reading it would wait forever), a device
+        raise ConfigError(f"config file {path} is not a regular file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES // 1024} KB: not a config file")
+    try:
+        # Bytes: PyYAML reads UTF-8, and UTF-16/32 with a byte-order mark, as YAML 1.1 specifies.
+        data = yaml.safe_load(raw) or {}
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.position}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} is nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
     return data
@@ -142,9 +185,13 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, dict | list) and not raw.lstrip().startswith(("{", "[")):
+            value = raw  # "sqlite:///:memory:" reads as a YAML mapping; only {...} and [...] are meant as one
         node = result
         for key in keys[:-1]:
             node = node.setdefault(key, {})
+            if not isinstance(node, dict):  # ENGAGE_SAMPLE_FPS=1 and ENGAGE_SAMPLE_FPS__X=2
+                raise ConfigError(f"environment variable {name} sets a key inside {key}, which is not a section")
         node[keys[-1]] = value
     return result
 

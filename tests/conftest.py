@@ -13,6 +13,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from engage.paths import shared_data_dir, shared_videos_dir  # noqa: E402
 
+# Property tests (tests/cli/test_properties.py): in CI a fixed seed and example count, so a run is repeatable
+# and stays within its minute; by hand twice the examples on a new seed each run, or HYPOTHESIS_PROFILE=thorough.
+try:
+    from hypothesis import HealthCheck, settings
+
+    _common = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
+    settings.register_profile("ci", max_examples=20, derandomize=True, print_blob=True, **_common)
+    settings.register_profile("dev", max_examples=40, **_common)
+    settings.register_profile("thorough", max_examples=400, **_common)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+except ImportError:  # the property tests skip without Hypothesis
+    pass
+
 
 # Browser tests (tests/test_dashboard.py) run dash.testing's dash_duo on Debian's Chromium, headless unless
 # ENGAGE_TEST_HEADED=1, so the README's plain `python3 -m pytest` needs no extra flags.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,8 +69,11 @@ class Spreadsheet:
 @dataclass
 class Failure:
     match: Callable[[str, str], bool]  # (method, path) -> applies
-    action: int | str  # HTTP status, "drop" or "apply_then_drop"
+    # HTTP status, "drop", "apply_then_drop", "slow" (answer after `delay` s), "apply_then_slow" (apply, then
+    # answer after `delay` s) or "expire_token" (every access token issued so far stops working: a 401)
+    action: int | str
     retry_after: str | None = None
+    delay: float = 0.0
 
 
 class _Error(Exception):
@@ -87,6 +91,10 @@ class FakeSheets:
         self.log: list[tuple[str, str, Any]] = []  # (method, path, JSON body or query)
         self.lock = threading.RLock()
         self._next_sheet_id = 100
+        # OAuth: with `require_tokens()`, every request needs a token from POST /token (a service account's
+        # token_uri pointed here); "expire_token" failures make the issued ones stop working.
+        self.valid_tokens: set[str] | None = None
+        self.tokens_issued = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -137,6 +145,9 @@ class FakeSheets:
                 )
             )
 
+    def require_tokens(self) -> None:
+        self.valid_tokens = set()
+
     def client(self) -> gspread.Client:
         return gspread.Client(auth=None, session=LocalSession(self.base_url))
 
@@ -160,18 +171,45 @@ class FakeSheets:
         path = unquote(parts.path)
         query = parse_qs(parts.query)
         length = int(handler.headers.get("Content-Length") or 0)
-        body = json.loads(handler.rfile.read(length) or b"null") if length else None
+        raw = handler.rfile.read(length) if length else b""
+        if path == "/token":  # a service account's JWT exchanged for an access token
+            with self.lock:
+                self.tokens_issued += 1
+                token = f"token-{self.tokens_issued}"
+                if self.valid_tokens is not None:
+                    self.valid_tokens.add(token)
+            self._send(handler, 200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+            return
+        body = json.loads(raw or b"null") if length else None
         with self.lock:
             self.log.append((method, path, body if body is not None else query))
             failure = next((f for f in self.failures if f.match(method, path)), None)
             if failure is not None:
                 self.failures.remove(failure)
+            if failure is not None and failure.action == "expire_token" and self.valid_tokens is not None:
+                self.valid_tokens.clear()
+            token = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
+            unauthorised = self.valid_tokens is not None and token not in self.valid_tokens
+        if unauthorised:
+            message = {
+                "code": 401,
+                "message": "Request had invalid authentication credentials.",
+                "status": "UNAUTHENTICATED",
+            }
+            self._send(
+                handler, 401, {"error": message}, {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'}
+            )
+            return
         if failure is not None and failure.action == "drop":
             handler.close_connection = True
             return
+        if failure is not None and failure.action == "slow":
+            time.sleep(failure.delay)
         if failure is not None and isinstance(failure.action, int):
             code = failure.action
-            status = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}.get(code, "UNKNOWN")
+            status = {408: "DEADLINE_EXCEEDED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}.get(
+                code, "UNKNOWN"
+            )
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
             self._send(handler, code, {"error": {"code": code, "message": f"fake {code}", "status": status}}, headers)
             return
@@ -184,7 +222,12 @@ class FakeSheets:
         if failure is not None and failure.action == "apply_then_drop":
             handler.close_connection = True
             return
-        self._send(handler, 200, answer)
+        if failure is not None and failure.action == "apply_then_slow":
+            time.sleep(failure.delay)
+        try:
+            self._send(handler, 200, answer)
+        except OSError:  # the client gave up waiting (a read timeout) and closed the connection
+            handler.close_connection = True
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dash
 import dash_ag_grid as dag
 from dash import Input, Output, dcc, html
 
@@ -13,7 +14,10 @@ from dashboards.views import overview_view
 page = Page("/", name="Sessions", title="engage — sessions", order=0)
 
 NUMBER = {"filter": "agNumberColumnFilter", "type": "numericColumn"}
-SPARK_TIP = "Engagement in equal parts of the session: taller is more engaged; · marks a part hidden for privacy"
+SPARK_TIP = (
+    "Engagement in equal parts of the session, drawn from its own least engaged part (▁) to its most (█), whose "
+    "figures the next column gives; · marks a part hidden for privacy"
+)
 COLUMNS = [
     {"field": "session", "headerName": "Session", "cellRenderer": "markdown", "minWidth": 200},
     {"field": "date", "headerName": "Started (UTC)", "sort": "desc", "cellDataType": "text", "minWidth": 150},
@@ -35,6 +39,14 @@ COLUMNS = [
         "minWidth": 150,
     },
     {
+        "field": "spread",
+        "headerName": "Least – most engaged part",
+        "headerTooltip": "The engagement of the session's least and most engaged parts: the trend's ▁ and █",
+        "sortable": False,
+        "filter": False,
+        "minWidth": 110,
+    },
+    {
         "field": "faces",
         "headerName": "Typical faces",
         "headerTooltip": "Mean faces per frame",
@@ -52,8 +64,9 @@ def layout(**_query: str) -> html.Div:
         [
             html.H1("Lecture sessions"),
             html.P(
-                "Each row is one analysed lecture. Click a name to see it minute by minute; tick rows to compare "
-                "them. Sort by clicking a column title; filter in the boxes under the titles.",
+                "Each row is one analysed lecture. Click a name (or its point on the chart) to see it minute by "
+                "minute; tick rows to compare them. Sort by clicking a column title; filter in the boxes under the "
+                "titles.",
                 className="hint",
             ),
             html.Div(
@@ -71,7 +84,8 @@ def layout(**_query: str) -> html.Div:
             html.Div(
                 id="overview-body",
                 children=[
-                    dcc.Graph(id="overview-chart", config={"displaylogo": False}, style={"height": "320px"}),
+                    dcc.Graph(id="overview-chart", config={"displaylogo": False}, style={"height": "340px"}),
+                    dcc.Location(id="overview-go", refresh="callback-nav"),  # a click on a point opens its session
                     dag.AgGrid(
                         id="overview-table",
                         columnDefs=COLUMNS,
@@ -128,3 +142,13 @@ def update_overview(start_date: str | None, end_date: str | None):
 def compare_link(selected: list[dict] | None) -> str:
     ids = [str(row["id"]) for row in selected or []]
     return "/compare?ids=" + ",".join(ids) if ids else "/compare"
+
+
+@page.callback(Output("overview-go", "href"), Input("overview-chart", "clickData"), prevent_initial_call=True)
+def open_clicked_session(click: dict | None) -> str:
+    """The session page of the point clicked on the chart (its id is the point's first custom field)."""
+    points = (click or {}).get("points") or []
+    custom = points[0].get("customdata") if points else None
+    if not custom:
+        return dash.no_update
+    return f"/session/{int(custom[0])}"

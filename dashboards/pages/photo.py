@@ -17,7 +17,8 @@ from dash import Input, Output, State, dcc, html
 
 from dashboards.pages import Page
 from engage.emotions import EMOTIONS
-from engage.vision.annotate import EMOTION_HEX, draw_faces_to_fit, encode_jpeg
+from engage.palette import emotion_hex, ink_hex
+from engage.vision.annotate import draw_faces_to_fit, encode_jpeg
 from engage.vision.photos import (
     MAX_IMAGE_BYTES,
     MAX_IMAGE_PIXELS,
@@ -26,13 +27,14 @@ from engage.vision.photos import (
     classify_image,
     decode_image,
 )
+from engage.vision.summary import PhotoSummary, summarise_faces
 
 page = Page("/photo", name="Try a photo", title="engage — try a photo", order=20)
 
 # A data URL's base64 body is 4/3 of the file; refuse anything whose body is surely over the limit before decoding.
 _MAX_BASE64_CHARS = (MAX_IMAGE_BYTES + 2) // 3 * 4 + 4
 
-DISPLAY_WIDTH = 1200  # px: the annotated photo is sent at most this wide
+DISPLAY_WIDTH, DISPLAY_HEIGHT = 1000, 900  # px: the annotated photo is sent at most this large
 
 _analyzer = None
 _analyzer_lock = threading.Lock()  # also serialises analysis: the detector and interpreter are not thread-safe
@@ -92,40 +94,82 @@ def _message(text: str, kind: str) -> html.Div:
     )
 
 
-def _charts(faces: list[FaceResult]):
-    """One plotly figure: a horizontal bar chart of the seven probabilities per face, titled like the labels."""
-    from plotly.subplots import make_subplots
+def _bar_row(name: str, share: float, value: str, colour: str, strong: bool) -> html.Div:
+    """One row of a bar chart: the name, a bar `share` (0-1) of the track long, the value."""
+    return html.Div(
+        [
+            html.Span(name, className="bar-name"),
+            html.Span(
+                html.Span(
+                    className="bar-fill", style={"width": f"{min(max(share, 0.0), 1.0):.1%}", "background": colour}
+                ),
+                className="bar-track",
+            ),
+            html.Span(value, className="bar-value"),
+        ],
+        className="bar-row strong" if strong else "bar-row",
+    )
 
-    cols = min(len(faces), 4)
-    rows = -(-len(faces) // cols)
-    titles = [f"{i} {f.label} {f.emotions[f.label]:.0%}" for i, f in enumerate(faces, 1)]
-    figure = make_subplots(
-        rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.12, vertical_spacing=0.5 / rows
+
+def _title(text: str, label: str) -> html.Div:
+    return html.Div(text, className="face-title", style={"background": emotion_hex(label), "color": ink_hex(label)})
+
+
+def face_card(number: int, face: FaceResult) -> html.Div:
+    """A face's seven probabilities as bars, titled like its label on the photo ('3 happy 87%')."""
+    return html.Div(
+        [_title(f"{number} {face.label} {face.emotions[face.label]:.0%}", face.label)]
+        + [_bar_row(e, face.emotions[e], f"{face.emotions[e]:.0%}", emotion_hex(e), e == face.label) for e in EMOTIONS],
+        className="face-card",
+        id=f"photo-face-{number}",
     )
-    names = list(EMOTIONS)
-    for i, face in enumerate(faces):
-        values = [face.emotions[e] for e in names]
-        figure.add_bar(
-            x=values,
-            y=names,
-            orientation="h",
-            marker={"color": [EMOTION_HEX[e] for e in names], "line": {"color": "#333", "width": 0.5}},
-            text=[f"{v:.0%}" for v in values],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="%{y}: %{x:.1%}<extra>face " + str(i + 1) + "</extra>",
-            showlegend=False,
-            row=i // cols + 1,
-            col=i % cols + 1,
-        )
-    figure.update_xaxes(range=[0, 1.25], tickformat=".0%", tickvals=[0, 0.5, 1], fixedrange=True)
-    figure.update_yaxes(autorange="reversed", fixedrange=True)
-    figure.update_layout(
-        height=60 + 230 * rows, margin={"l": 10, "r": 10, "t": 40, "b": 20}, plot_bgcolor="#fafafa", bargap=0.25
-    )
-    return dcc.Graph(
-        id="photo-charts", figure=figure, config={"displayModeBar": False}, style={"maxWidth": f"{cols * 300}px"}
-    )
+
+
+def summary_card(summary: PhotoSummary) -> html.Div:
+    """The whole photo at a glance: faces found, their mean engagement and bands, faces per strongest emotion."""
+    parts: list = [html.H2(f"{summary.faces} faces", className="summary-count")]
+    if summary.engagement is not None:
+        parts += [
+            html.Div(
+                [html.Span("Mean engagement "), html.Strong(f"{summary.engagement:.2f}", id="photo-engagement")],
+                className="summary-engagement",
+            ),
+            html.Div(
+                html.Span(className="bar-fill", style={"width": f"{summary.engagement:.1%}", "background": "#333"}),
+                className="bar-track gauge",
+                title="0 = none, 1 = full",
+            ),
+            html.P(
+                f"0 = none, 1 = full, from facial expressions only. Faces highly engaged {summary.high:.0%}, "
+                f"nominal {summary.nominal:.0%}, low {summary.low:.0%}.",
+                className="hint small",
+            ),
+        ]
+    ranked = dict(summary.ranked())
+    top = max(ranked.values(), default=1)
+    order = sorted(EMOTIONS, key=lambda e: -ranked.get(e, 0))  # most faces first; the rest in label order
+    parts += [
+        html.H3("Faces by strongest emotion"),
+        html.Div(
+            [
+                _bar_row(
+                    e,
+                    ranked.get(e, 0) / top,
+                    f"{ranked.get(e, 0)} ({ranked.get(e, 0) / summary.faces:.0%})",
+                    emotion_hex(e),
+                    bool(ranked.get(e)),
+                )
+                for e in order
+            ],
+            id="photo-emotion-counts",
+            className="bar-chart",
+        ),
+        html.P(
+            "The model reads expressions, not feelings: read these figures for the group, never for one person.",
+            className="hint small",
+        ),
+    ]
+    return html.Div(parts, id="photo-summary", className="photo-summary")
 
 
 def _table(faces: list[FaceResult]) -> html.Table:
@@ -193,7 +237,7 @@ def layout(**_query) -> html.Div:
             ),
             dcc.Loading(html.Div(id="photo-result"), type="circle"),
         ],
-        style={"maxWidth": "1200px"},
+        className="photo-page",
     )
 
 
@@ -213,8 +257,8 @@ def show_photo(contents: str | None, filename: str | None):
     except ValueError as exc:
         return _message(f"{name}: {exc}", "error")
     seconds = time.perf_counter() - started
-    # Drawn at the size it is shown (the page is at most 1200 px wide), so labels stay legible.
-    jpeg = encode_jpeg(draw_faces_to_fit(image, faces, DISPLAY_WIDTH), quality=92)
+    # Drawn at the size it is shown (beside the summary on a page at most 1400 px wide), so labels stay legible.
+    jpeg = encode_jpeg(draw_faces_to_fit(image, faces, DISPLAY_WIDTH, max_height=DISPLAY_HEIGHT), quality=92)
     annotated = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
     h, w = image.shape[:2]
     del image
@@ -228,4 +272,26 @@ def show_photo(contents: str | None, filename: str | None):
         min_face = _config().detector.min_face
         return [_message(f"{name} ({w}x{h}): {NO_FACE_HINT.format(min_face=min_face)}.", "error"), img]
     summary = f"{name} ({w}x{h}): {len(faces)} face(s) in {seconds:.2f} s. Numbers on the photo match the charts."
-    return [_message(summary, "info"), img, _charts(faces), html.H3("Probabilities"), _table(faces)]
+    cards = [face_card(i, f) for i, f in enumerate(faces, 1)]
+    if len(faces) == 1:  # one face: its chart beside the photo says it all
+        top = [html.Div(img, className="photo-image"), html.Div(cards, className="photo-side")]
+        return [_message(summary, "info"), html.Div(top, className="photo-top"), _details(faces, True)]
+    side = summary_card(summarise_faces(faces, _config().engagement))
+    return [
+        _message(summary, "info"),
+        html.Div(
+            [html.Div(img, className="photo-image"), html.Div(side, className="photo-side")], className="photo-top"
+        ),
+        html.H3("Each face, numbered as on the photo"),
+        html.Div(cards, id="photo-charts", className="face-grid"),
+        _details(faces, len(faces) <= 8),
+    ]
+
+
+def _details(faces: list[FaceResult], open_: bool) -> html.Details:
+    """The probabilities table, folded away for a group (the cards above hold the same figures)."""
+    return html.Details(
+        [html.Summary(f"Probabilities of {'the face' if len(faces) == 1 else 'every face'} as a table"), _table(faces)],
+        open=open_,
+        id="photo-details",
+    )

@@ -43,6 +43,7 @@ def layout(session_id: str | None = None, **_query: str) -> html.Div:
                 id="session-charts",
                 children=[
                     _graph("emotion-timeline", 380),
+                    _graph("corrected-shares", 80 + 92 * 7),  # dashboards.intervals: one strip per emotion
                     _graph("engagement-timeline", 340),
                     html.Div(
                         [_graph("faces-timeline", 320), _graph("dominant-emotions", 320)], className="two-columns"
@@ -72,6 +73,7 @@ def layout(session_id: str | None = None, **_query: str) -> html.Div:
     Output("session-message", "children"),
     Output("session-charts", "style"),
     Output("emotion-timeline", "figure"),
+    Output("corrected-shares", "figure"),
     Output("engagement-timeline", "figure"),
     Output("faces-timeline", "figure"),
     Output("dominant-emotions", "figure"),
@@ -85,7 +87,7 @@ def update_session(_n: int | None, session_id: str | None):
     message = empty_state(view.message) if view.message else None
     if view.info is None:
         empty = {"data": [], "layout": {}}
-        return "Session not found", [], message, {"display": "none"}, empty, empty, empty, empty, True, None
+        return "Session not found", [], message, {"display": "none"}, empty, empty, empty, empty, empty, True, None
     facts = []
     for term, value in view.facts:
         facts += [html.Dt(term), html.Dd(value)]
@@ -105,6 +107,7 @@ def update_session(_n: int | None, session_id: str | None):
         message,
         {"display": "none"} if no_faces else {},
         f["emotions"],
+        f["corrected"],
         f["engagement"],
         f["faces"],
         f["dominant"],

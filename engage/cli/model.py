@@ -16,19 +16,23 @@ import typer
 from rich.table import Table
 
 from engage.cli.common import ConfigOption, JsonOption, app, err, on_interrupt, out, print_json
+from engage.cli.console import error_line, styled
 from engage.config import load_config
 from engage.errors import EngageError
 
 
 @app.command("train")
 def train_command(
-    data: Annotated[Path | None, typer.Option(help="fer2013.npz (default: $ENGAGE_DATA or ../shared/data)")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="FER2013 as fer2013.npz (README: Data for measuring and training; default: $ENGAGE_DATA)"),
+    ] = None,
     ferplus: Annotated[bool, typer.Option("--ferplus", help="FER+ crowd votes as soft labels; drop non-faces")] = False,
     ferplus_votes: Annotated[Path | None, typer.Option(help="ferplus_votes.npz (default: beside --data)")] = None,
     ferplus_weight: Annotated[float, typer.Option(help="Weight of the FER+ distribution in the soft label")] = 0.4,
     epochs: Annotated[int, typer.Option(min=1)] = 140,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    learning_rate: Annotated[float, typer.Option()] = 0.05,
+    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (after warm-up)")] = 0.02,
     seed: Annotated[int, typer.Option()] = 2026,
     checkpoint_dir: Annotated[
         Path | None, typer.Option(help="Where the resumable checkpoint goes (default: models/training/RUN)")
@@ -62,10 +66,7 @@ def train_command(
         seed=seed,
         limit=limit,
     )
-    run_name = (
-        f"vgg{config.crop}-seed{seed}-e{epochs}" + ("-ferplus" if ferplus else "") + (f"-limit{limit}" if limit else "")
-    )
-    checkpoint_dir = checkpoint_dir or default_checkpoint_dir(MODELS_DIR, run_name)
+    checkpoint_dir = checkpoint_dir or default_checkpoint_dir(MODELS_DIR, config.run_name())
     command = "engage " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -110,7 +111,10 @@ def train_command(
 
 @app.command("evaluate")
 def evaluate_command(
-    data: Annotated[Path | None, typer.Option(help="fer2013.npz (default: $ENGAGE_DATA or ../shared/data)")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="FER2013 as fer2013.npz (README: Data for measuring and training; default: $ENGAGE_DATA)"),
+    ] = None,
     split: Annotated[str, typer.Option(help="test (PrivateTest), val (PublicTest) or train")] = "test",
     ferplus: Annotated[bool, typer.Option("--ferplus", help="Score against FER+ majority votes")] = False,
     ferplus_votes: Annotated[Path | None, typer.Option(help="ferplus_votes.npz (default: beside --data)")] = None,
@@ -170,7 +174,7 @@ def classify_command(
     for result in classify_images(paths, config, whole_image=whole_image, keep_images=annotate is not None):
         if result.error:
             failures += 1
-            err.print(f"[red]error:[/red] {result.path}: {result.error}")
+            err.print(error_line(f"{result.path}: {result.error}"))
             continue
         if not result.faces:
             err.print(f"{result.path}: {NO_FACE_HINT.format(min_face=config.detector.min_face)}")
@@ -179,7 +183,7 @@ def classify_command(
 
             annotated, panel = annotation_paths(annotate, Path(result.path), taken)
             try:
-                write_annotations(result.image, result.faces, annotated, panel)
+                write_annotations(result.image, result.faces, annotated, panel, config.engagement)
             except OSError as exc:
                 raise EngageError(f"cannot write to {annotate}: {exc.strerror}") from None
             err.print(f"wrote {annotated} and {panel}")
@@ -191,7 +195,38 @@ def classify_command(
         for i, face in enumerate(result.faces, 1):
             scores = "  ".join(f"{k} {v:.2f}" for k, v in face.emotions.items())
             out.print(
-                f"  face {i} at {face.box} -> [bold]{face.label}[/bold] ({face.emotions[face.label]:.0%})  {scores}"
+                f"  face {i} at {face.box} ->",
+                styled(face.label, "bold"),
+                f"({face.emotions[face.label]:.0%})  {scores}",
             )
     if failures:
         raise EngageError(f"{failures} of {len(paths)} file(s) could not be classified")
+
+
+@app.command("calibrate")
+def calibrate_command(
+    model: Annotated[Path | None, typer.Option(help="LiteRT model (default: the shipped one)")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="FER2013 as fer2013.npz (README: Data for measuring and training; default: $ENGAGE_DATA)"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure a model on PublicTest (temperature, per-class bias, confusions) and write them beside it.
+
+    Corrected emotion shares need them; `engage train` writes them when it exports a model.
+    """
+    from engage.training.calibration import calibrate_model
+    from engage.vision.classifier import DEFAULT_MODEL, model_info_path
+
+    model_path = model or DEFAULT_MODEL
+    info = calibrate_model(model_path, data)
+    if as_json:
+        print_json(info)
+        return
+    shares = info["shares"]
+    out.print(f"wrote {model_info_path(model_path)}")
+    out.print(
+        f"{shares['fitted_on']} ({shares['faces']} faces): temperature {info['temperature']:g}, per-class bias "
+        + ", ".join(f"{e} {b:+.2f}" for e, b in zip(shares["labels"], shares["bias"], strict=True))
+    )

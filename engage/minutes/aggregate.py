@@ -7,7 +7,9 @@ Definitions (also in the README):
 - valence: mean P(happy) minus mean P(angry + disgust + fear + sad), in [-1, 1].
 - privacy: a minute is suppressed (counts kept, emotion figures None) when the mean number of
   faces in the frames that had any face is below ``min_faces``, or when it had no face at all.
-Memory is constant: only running sums of the open minute are kept.
+- corrected shares and the 90% intervals of them and of the engagement index: engage.minutes.shares.
+The open minute keeps its faces' probabilities in memory (7 numbers a face, a few thousand faces a minute) for
+the intervals; they are dropped when it closes, and only the aggregates are ever stored.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import numpy as np
 from engage.config import Config
 from engage.emotions import EMOTIONS
 from engage.minutes.metrics import MinuteMetrics
+from engage.minutes.shares import ShareCalibration, corrected_shares, load_share_calibration, mean_interval
+from engage.minutes.tracks import PlaceLinker
 from engage.types import FrameFaces
 
 NEGATIVE = [EMOTIONS.index(e) for e in ("angry", "disgust", "fear", "sad")]
@@ -44,10 +48,17 @@ class _OpenMinute:
         self.top_counts = np.zeros(len(EMOTIONS), np.int64)
         self.engagement_sum = 0.0
         self.bands = np.zeros(3, np.int64)  # high, nominal, low
+        self.probabilities: list[np.ndarray] = []  # per frame with faces: (faces, 7), for the intervals
+        self.engagements: list[np.ndarray] = []  # per frame with faces: each face's engagement index
+        self.places: list[np.ndarray] = []  # per frame with faces: each face's place (engage.minutes.tracks)
+        self.linker = PlaceLinker()
 
 
 class MinuteAggregator:
-    """Feed FrameFaces in time order with ``add``; it returns minutes as they close."""
+    """Feed FrameFaces in time order with ``add``; it returns minutes as they close.
+
+    ``shares``: the model's share calibration; without it the corrected shares stay None.
+    """
 
     def __init__(
         self,
@@ -56,18 +67,26 @@ class MinuteAggregator:
         high_band: float = 0.65,
         low_band: float = 0.25,
         min_faces: int = 1,
+        shares: ShareCalibration | None = None,
     ) -> None:
         self.sample_fps = sample_fps
         self.weights = dict(weights)
         self.high_band, self.low_band = high_band, low_band
         self.min_faces = min_faces
+        self.shares = shares
         self._open: _OpenMinute | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> MinuteAggregator:
+        """The aggregator for a configuration, with the share calibration stored beside its model (if any)."""
         e = config.engagement
         return cls(
-            config.sample_fps, e.weights, high_band=e.high_band, low_band=e.low_band, min_faces=config.privacy.min_faces
+            config.sample_fps,
+            e.weights,
+            high_band=e.high_band,
+            low_band=e.low_band,
+            min_faces=config.privacy.min_faces,
+            shares=load_share_calibration(config.classifier.model),
         )
 
     def add(self, frame: FrameFaces) -> list[MinuteMetrics]:
@@ -95,6 +114,9 @@ class MinuteAggregator:
             m.engagement_sum += float(e.sum())
             m.bands += [int((e > self.high_band).sum()), 0, int((e < self.low_band).sum())]
             m.bands[1] = m.faces - m.bands[0] - m.bands[2]
+            m.probabilities.append(p)
+            m.engagements.append(e)
+            m.places.append(m.linker.link(frame.boxes))
         return closed
 
     def finish(self, end_time: float | None = None) -> MinuteMetrics | None:
@@ -131,4 +153,17 @@ class MinuteAggregator:
         metrics.engagement_high, metrics.engagement_nominal, metrics.engagement_low = (
             float(b / m.faces) for b in m.bands
         )
+        # Faces of one frame, and faces at one place across frames, are not independent readings.
+        frames = (np.repeat(np.arange(len(m.engagements)), [len(e) for e in m.engagements]),)
+        places = np.concatenate(m.places)
+        interval = mean_interval(np.concatenate(m.engagements), frames, places)
+        metrics.engagement_low90, metrics.engagement_high90 = interval
+        if self.shares is not None:
+            # Seeded by the minute and its faces: the same video gives the same intervals on every run.
+            seed = (max(m.minute, 0), m.faces)
+            found = corrected_shares(np.concatenate(m.probabilities), self.shares, frames, places, seed=seed)
+            metrics.emotion_corrected, metrics.emotion_corrected_low90, metrics.emotion_corrected_high90 = (
+                {e: float(v) for e, v in zip(EMOTIONS, values, strict=True)}
+                for values in (found.shares, found.low, found.high)
+            )
         return metrics

@@ -15,8 +15,11 @@ from typing import Any
 
 from engage.emotions import EMOTIONS
 
-MEAN_PREFIX = "mean_"  # mean_<emotion>: mean probability of the emotion over the minute's faces
-SHARE_PREFIX = "share_"  # share_<emotion>: share of the minute's faces whose top label is the emotion
+MEAN_PREFIX = "mean_"  # mean_<emotion>: mean probability of the emotion over the minute's faces (raw)
+SHARE_PREFIX = "share_"  # share_<emotion>: share of the minute's faces whose top label is the emotion (raw)
+CORRECTED_PREFIX = "corrected_"  # corrected_<emotion>: the share corrected for the model's confusions
+LOW90_SUFFIX = "_low90"  # <figure>_low90 / <figure>_high90: its 90% interval
+HIGH90_SUFFIX = "_high90"
 
 ROW_COLUMNS: tuple[str, ...] = (
     "minute",
@@ -36,11 +39,29 @@ ROW_COLUMNS: tuple[str, ...] = (
     "engagement_low",
     *(MEAN_PREFIX + e for e in EMOTIONS),
     *(SHARE_PREFIX + e for e in EMOTIONS),
+    # Added later, so they come last (a spreadsheet's older rows keep their columns): the 90% intervals and
+    # the corrected shares (engage.minutes.shares). Minutes stored before them have None here.
+    "engagement" + LOW90_SUFFIX,
+    "engagement" + HIGH90_SUFFIX,
+    *(CORRECTED_PREFIX + e + suffix for e in EMOTIONS for suffix in ("", LOW90_SUFFIX, HIGH90_SUFFIX)),
 )
 
 _INTS = ("frames_sampled", "frames_expected", "faces_total", "faces_max")
 _FLOATS = ("start_s", "end_s", "faces_mean")
-_OPTIONAL_FLOATS = ("valence", "engagement", "engagement_high", "engagement_nominal", "engagement_low")
+_OPTIONAL_FLOATS = (
+    "valence",
+    "engagement",
+    "engagement_high",
+    "engagement_nominal",
+    "engagement_low",
+    "engagement_low90",
+    "engagement_high90",
+)
+# Every column whose value is a number or None: float columns in a table, even when every value is missing.
+FLOAT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in ROW_COLUMNS if c not in ("minute", *_INTS, "suppressed", "dominant_emotion")
+)
+_NEWER = frozenset(ROW_COLUMNS[ROW_COLUMNS.index("engagement" + LOW90_SUFFIX) :])  # absent from older rows
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -70,6 +91,13 @@ class MinuteMetrics:
     engagement_high: float | None = None  # share of faces with index > 0.65
     engagement_nominal: float | None = None  # share with 0.25 <= index <= 0.65
     engagement_low: float | None = None  # share with index < 0.25
+    engagement_low90: float | None = None  # 90% interval of the engagement index (see engage.minutes.shares)
+    engagement_high90: float | None = None
+    # Shares corrected for the model's confusions (engage.minutes.shares) and their 90% intervals; None without
+    # the model's share calibration, for suppressed minutes and for minutes stored before they existed.
+    emotion_corrected: dict[str, float] | None = None
+    emotion_corrected_low90: dict[str, float] | None = None
+    emotion_corrected_high90: dict[str, float] | None = None
 
     @property
     def number(self) -> int:
@@ -90,23 +118,37 @@ class MinuteMetrics:
             "dominant_emotion": self.dominant_emotion,
             **{name: _finite_or_none(getattr(self, name)) for name in _OPTIONAL_FLOATS},
         }
-        for prefix, values in ((MEAN_PREFIX, self.emotion_mean), (SHARE_PREFIX, self.emotion_top_share)):
+        for (prefix, suffix), values in self._emotion_fields().items():
             unknown = set(values or {}) - set(EMOTIONS)
             if unknown:
                 raise ValueError(f"unknown emotion(s) {sorted(unknown)}; expected keys from {EMOTIONS}")
             for e in EMOTIONS:
-                row[prefix + e] = _finite_or_none((values or {}).get(e))
+                row[prefix + e + suffix] = _finite_or_none((values or {}).get(e))
         return {c: row[c] for c in ROW_COLUMNS}
+
+    def _emotion_fields(self) -> dict[tuple[str, str], dict[str, float] | None]:
+        """Each per-emotion field by its row columns' (prefix, suffix)."""
+        return {
+            (MEAN_PREFIX, ""): self.emotion_mean,
+            (SHARE_PREFIX, ""): self.emotion_top_share,
+            (CORRECTED_PREFIX, ""): self.emotion_corrected,
+            (CORRECTED_PREFIX, LOW90_SUFFIX): self.emotion_corrected_low90,
+            (CORRECTED_PREFIX, HIGH90_SUFFIX): self.emotion_corrected_high90,
+        }
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> MinuteMetrics:
         """The minute of a row in ``to_row``'s shape (1-based ``minute``); other keys are ignored.
 
-        NaN reads as missing, so rows that went through pandas come back too.
+        NaN reads as missing, so rows that went through pandas come back too; a row from before the intervals
+        and corrected shares existed (without their columns) reads with them None.
         """
 
-        def emotions(prefix: str) -> dict[str, float] | None:
-            values = {e: _finite_or_none(row[prefix + e]) for e in EMOTIONS}
+        def value(name: str) -> Any:
+            return row.get(name) if name in _NEWER else row[name]
+
+        def emotions(prefix: str, suffix: str = "") -> dict[str, float] | None:
+            values = {e: _finite_or_none(value(prefix + e + suffix)) for e in EMOTIONS}
             return None if all(v is None for v in values.values()) else values  # type: ignore[misc]
 
         dominant = row["dominant_emotion"]
@@ -117,8 +159,11 @@ class MinuteMetrics:
             suppressed=bool(row["suppressed"]),
             emotion_mean=emotions(MEAN_PREFIX),
             emotion_top_share=emotions(SHARE_PREFIX),
+            emotion_corrected=emotions(CORRECTED_PREFIX),
+            emotion_corrected_low90=emotions(CORRECTED_PREFIX, LOW90_SUFFIX),
+            emotion_corrected_high90=emotions(CORRECTED_PREFIX, HIGH90_SUFFIX),
             dominant_emotion=dominant if isinstance(dominant, str) else None,
-            **{name: _finite_or_none(row[name]) for name in _OPTIONAL_FLOATS},
+            **{name: _finite_or_none(value(name)) for name in _OPTIONAL_FLOATS},
         )
 
 

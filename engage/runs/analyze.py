@@ -85,7 +85,7 @@ def analyze(
         kind=source.kind,
         sample_fps=config.sample_fps,
         model=analyzer.classifier.name,
-        config=config.model_dump(mode="json"),
+        config=config.for_storage(),
         content_hash=content_hash,
     )
     writer = SessionWriter(store, open_session(store, spec, new=new), listener)

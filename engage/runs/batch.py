@@ -299,7 +299,7 @@ class _Batch:
                 job = flight.job
                 spec = SessionSpec(
                     job.name, job.path, "video", self.config.sample_fps, self.model_name,
-                    self.config.model_dump(mode="json"), job.content_hash,
+                    self.config.for_storage(), job.content_hash,
                 )  # fmt: skip
                 flight.writer = SessionWriter(self.store, open_session(self.store, spec, new=True))
                 flight.session_id = flight.writer.session_id

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import string
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,15 +66,39 @@ def expand_inputs(specs: Sequence[str | Path]) -> tuple[list[Path], list[tuple[s
     return files, problems
 
 
+# A field's format spec: alignment, zero padding and a width of up to 3 digits ({index:03}, {stem:>20}).
+_FORMAT_SPEC = re.compile(r"(.?[<>^=])?0?\d{0,3}[sd]?")
+MAX_NAME_CHARS = 1000
+
+
 def check_name_pattern(pattern: str) -> None:
-    """Raise a one-line EngageError if ``pattern`` uses a field that does not exist or is malformed."""
+    """Raise a one-line EngageError if ``pattern`` uses a field that does not exist or is malformed.
+
+    Only the plain fields are allowed: no attribute or item access ({stem.__class__}), no conversions, no
+    nested or huge widths ({stem:>999999999} would build a gigabyte string).
+    """
     try:
+        parts = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise EngageError(f"bad name pattern {pattern!r}: {exc}") from None
+    for _literal, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in NAME_FIELDS:
+            raise EngageError(
+                f"unknown field {{{field}}} in the name pattern {pattern!r}; use {', '.join(NAME_FIELDS)}"
+            )
+        if (
+            conversion is not None
+            or not _FORMAT_SPEC.fullmatch(spec or "")
+            or ("d" in (spec or "") and field != "index")
+        ):
+            raise EngageError(
+                f"bad name pattern {pattern!r}: {{{field}}} takes at most an alignment and a width, e.g. {{index:03}}"
+            )
+    try:  # what parses can still be refused for the field's type ({stem:03}: no zero padding of text)
         pattern.format(**{k: "x" for k in NAME_FIELDS} | {"index": 1})
-    except KeyError as exc:
-        raise EngageError(
-            f"unknown field {{{exc.args[0]}}} in the name pattern {pattern!r}; use {', '.join(NAME_FIELDS)}"
-        ) from None
-    except (ValueError, IndexError) as exc:
+    except ValueError as exc:
         raise EngageError(f"bad name pattern {pattern!r}: {exc}") from None
 
 
@@ -91,4 +117,4 @@ def session_name(path: Path, index: int, pattern: str = DEFAULT_NAME_PATTERN) ->
         "index": index,
         "date": mtime,
     }
-    return pattern.format(**fields)
+    return pattern.format(**fields)[:MAX_NAME_CHARS]

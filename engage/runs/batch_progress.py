@@ -10,10 +10,12 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from engage.minutes.timefmt import format_clock
 from engage.runs.batch import BatchObserver, BatchReport, FileResult
 from engage.runs.batch_worker import Job
+from engage.safetext import printable
 
 
 class RichBatchProgress(BatchObserver):
@@ -21,7 +23,7 @@ class RichBatchProgress(BatchObserver):
 
     def __init__(self, console: Console) -> None:
         self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             TextColumn("{task.fields[info]}"),
             TextColumn("ETA"),
@@ -61,7 +63,7 @@ class RichBatchProgress(BatchObserver):
         self._refresh()
 
     def started(self, job: Job) -> None:
-        task = self.bar.add_task(f"  {job.name}", total=job.duration or None, info="", visible=True)
+        task = self.bar.add_task(printable(f"  {job.name}"), total=job.duration or None, info="", visible=True)
         self._running[job.path] = (task, 0.0)
 
     def progress(self, job: Job, media_s: float) -> None:
@@ -104,7 +106,7 @@ def results_table(report: BatchReport) -> Table:
         table.add_row(
             path.name or r.path,
             session,
-            f"[{colour}]{r.status}[/{colour}]",
+            Text(r.status, style=colour),
             str(r.minutes),
             str(r.faces) if r.frames else "",
             format_clock(r.media_s, missing=""),

@@ -212,7 +212,7 @@ def run_job(job: Job, config_json: str, db_url: str | None, queue_name: str | No
         if store is not None:
             spec = SessionSpec(
                 job.name, source.uri, "video", config.sample_fps, analyzer.classifier.name,
-                config.model_dump(mode="json"), job.content_hash,
+                config.for_storage(), job.content_hash,
             )  # fmt: skip
             writer = SessionWriter(store, open_session(store, spec, new=True))
         emit(Started(job.id, writer.session_id if writer else None, source.duration, os.getpid()))

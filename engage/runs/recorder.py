@@ -174,7 +174,7 @@ class Recorder:
 
         spec = SessionSpec(
             self.name, self.live.uri, self.live.kind, self.fps, self.analyzer.classifier.name,
-            config.model_dump(mode="json"),
+            config.for_storage(),
         )  # fmt: skip
         self._writer = SessionWriter(self.store, open_session(self.store, spec), self.mirror)
         self.session_id = self._writer.session_id

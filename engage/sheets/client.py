@@ -35,7 +35,7 @@ from gspread.http_client import HTTPClient
 from engage.config import SheetsConfig
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError
-from engage.minutes.metrics import MEAN_PREFIX, SHARE_PREFIX, MinuteMetrics, session_engagement
+from engage.minutes.metrics import MEAN_PREFIX, ROW_COLUMNS, SHARE_PREFIX, MinuteMetrics, session_engagement
 from engage.store.schema import SessionInfo
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ MINUTE_COLUMNS: tuple[str, ...] = (
     "valence",
     *(f"p_{e}" for e in EMOTIONS),
     *(f"top_{e}" for e in EMOTIONS),
+    # Added later, so last: rows written before keep their columns (their new cells stay empty).
+    *ROW_COLUMNS[ROW_COLUMNS.index("engagement_low90") :],  # 90% intervals, corrected_<emotion> shares
 )
 MINUTE_KEY_COLUMN = MINUTE_COLUMNS.index("minute")
 SUMMARY_COLUMNS: tuple[str, ...] = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -16,16 +17,23 @@ from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 import cv2
 import numpy as np
 
 from engage.errors import EngageError, SourceError
+from engage.safetext import mask_password
+from engage.sources.images import decode_bgr
 from engage.types import Frame
 
 log = logging.getLogger(__name__)
+
+# OpenCV's FFmpeg backend (cameras, streams, `record --source FILE`) prints decoder complaints such as
+# "[h264 @ 0x...] error while decoding MB" to stderr; engage reports a broken source itself, in one line.
+# OpenCV reads this when it first opens a capture; set OPENCV_FFMPEG_LOGLEVEL yourself to see them.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
@@ -357,15 +365,10 @@ class ImageFolderSource(_Source):
 
     @staticmethod
     def _read(path: Path) -> np.ndarray | None:
-        # imdecode over imread: works for non-ASCII paths on every platform.
-        try:
-            data = np.fromfile(path, dtype=np.uint8)
-        except OSError:
+        try:  # decoded quietly (engage.sources.images): a broken image is skipped, not a libpng line on stderr
+            return decode_bgr(path.read_bytes())
+        except (OSError, ValueError):
             return None
-        if data.size == 0:
-            return None
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        return image if image is not None and image.size else None
 
 
 class _LiveSource(_Source):
@@ -460,7 +463,10 @@ class StreamSource(_LiveSource):
         self._url = url
         self.timeout = timeout
         self.uri = mask_password(url)
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # e.g. an unclosed [ in the host
+            raise SourceError(f"not a stream address: {self.uri} ({exc})") from None
         self.name = (parts.hostname or "") + parts.path or self.uri
         self._capture = self._open_capture()
 
@@ -485,13 +491,3 @@ def _quiet_capture(*args: object) -> cv2.VideoCapture:
         return cv2.VideoCapture(*args)
     finally:
         cv2.utils.logging.setLogLevel(previous)
-
-
-def mask_password(url: str) -> str:
-    """The URL with any password replaced by ***, for names, logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from engage.errors import SourceError
+from engage.safetext import mask_password
 from engage.sources.media import (
     STREAM_SCHEMES,
     CameraSource,
@@ -14,7 +15,6 @@ from engage.sources.media import (
     ImageFolderSource,
     StreamSource,
     VideoFileSource,
-    mask_password,
 )
 
 _CAMERA_SPEC = re.compile(r"(?:camera:)?(\d+)", re.IGNORECASE)

@@ -21,9 +21,11 @@ import psutil
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from engage.config import redact
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError, NotFound, SessionNotFound
 from engage.minutes.metrics import MEAN_PREFIX, ROW_COLUMNS, SHARE_PREFIX, MinuteMetrics
+from engage.safetext import valid_unicode
 from engage.store import outbox
 from engage.store.engine import DEFAULT_BUSY_TIMEOUT_S, Database, translated
 from engage.store.outbox import OutboxItem, OutboxSession
@@ -65,6 +67,19 @@ def _minute_from_db(row: Mapping[str, Any]) -> MinuteMetrics:
     flat = {ROW_COLUMN.get(k, k): v for k, v in row.items()}
     flat["minute"] = row["minute"] + 1
     return MinuteMetrics.from_row(flat)
+
+
+MAX_ID = 2**63 - 1  # the largest INTEGER SQLite (and BIGINT elsewhere) holds
+
+
+def _session_id(ref: int | str) -> int | None:
+    """The id a reference names: an int, or a string of ASCII digits ("²" is a digit to Python, not an id)."""
+    if isinstance(ref, str):
+        text = ref.strip()
+        if not (text.isascii() and text.isdigit()):
+            return None
+        ref = int(text)
+    return ref if 0 <= ref <= MAX_ID else None
 
 
 def _interrupted_detail(row: SessionRow) -> str:
@@ -119,15 +134,15 @@ class Store(Database):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         row = SessionRow(
-            name=name,
-            source=str(source),
+            name=valid_unicode(name),
+            source=valid_unicode(str(source)),
             kind=kind,
             content_hash=content_hash,
             started_at=started_at or utcnow(),
             status="running",
             sample_fps=float(sample_fps),
             model=model,
-            config_json=json.dumps(dict(config), sort_keys=True, default=str),
+            config_json=json.dumps(redact(config), sort_keys=True, default=str),  # never a secret, whoever calls
             pid=os.getpid(),
             host=socket.gethostname(),
             created_at=utcnow(),
@@ -268,12 +283,13 @@ class Store(Database):
     @translated
     def get_session(self, ref: int | str) -> SessionInfo:
         """A session by id, or by exact name (the most recent of that name); a digit string tries the id first."""
+        number = _session_id(ref)
         with Session(self.engine) as session:
             found: list[SessionInfo] = []
-            if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
-                found = self._infos(session, SessionRow.id == int(ref))
+            if number is not None:
+                found = self._infos(session, SessionRow.id == number)
             if not found and isinstance(ref, str):
-                found = self._infos(session, SessionRow.name == ref, limit=1)
+                found = self._infos(session, SessionRow.name == valid_unicode(ref), limit=1)
         if not found:
             raise SessionNotFound(f"no session '{ref}'")
         return found[0]

@@ -71,6 +71,12 @@ def translated(method: Callable[P, R]) -> Callable[P, R]:
             if error is None:
                 raise
             raise error from exc
+        except UnicodeDecodeError as exc:  # SQLite handed back text that is not UTF-8: the file was damaged
+            raise DatabaseUnavailable(
+                f"database file is damaged (text that is not UTF-8): {database.location}"
+            ) from exc
+        except UnicodeError as exc:  # a server address that is no host name (IDNA encoding failed)
+            raise DatabaseUnavailable(f"bad database address {database.location}: {exc}") from exc
 
     return wrapper
 
@@ -111,8 +117,8 @@ class Database:
             raise DatabaseUnavailable(
                 f"the database driver for '{self.url.drivername}' is not installed ({exc.name or exc}): {self.location}"
             ) from exc
-        except sa_exc.ArgumentError as exc:
-            raise DatabaseUnavailable(f"bad database URL {self.location}: {exc}") from exc
+        except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+            raise DatabaseUnavailable(f"bad database URL {self.location}: {str(exc).splitlines()[0]}") from exc
         if not self._sqlite:
             return engine
 
@@ -147,6 +153,9 @@ class Database:
             return DatabaseUnavailable(f"database is locked by another process: {where}")
         if "not a database" in low:
             return DatabaseUnavailable(f"not an engage database: {where}")
+        if "malformed" in low or "corrupt" in low or "disk i/o error" in low:
+            # A damaged file (cut short, overwritten): say so rather than show SQLite's internals.
+            return DatabaseUnavailable(f"database file is damaged ({message.splitlines()[0]}): {where}")
         if "unable to open database file" in low and self.path is not None:
             if self.path.is_dir():
                 return DatabaseUnavailable(f"not an engage database: {where} (a directory)")

@@ -26,6 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from engage.config import redact
+from engage.safetext import valid_unicode
+
 KINDS: tuple[str, ...] = ("video", "images", "camera", "stream", "file-realtime")  # the last: `record --source FILE`
 STATUSES: tuple[str, ...] = ("running", "completed", "partial", "failed", "interrupted")
 FINAL_STATUSES: tuple[str, ...] = STATUSES[1:]
@@ -58,7 +61,7 @@ def one_line(text: str | None, limit: int = 500) -> str | None:
     """A message as the one line a Text column keeps (status_detail, last_error)."""
     if text is None:
         return None
-    line = " ".join(str(text).split())
+    line = " ".join(valid_unicode(str(text)).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
@@ -83,6 +86,8 @@ class SessionRow(Base):
     """One analysed video, image set, camera or stream session."""
 
     __tablename__ = "sessions"
+    # AUTOINCREMENT: SQLite never gives a deleted session's id to a new one (migration a3f7c9e2d5b1).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String, index=True)
@@ -141,6 +146,31 @@ class MinuteRow(Base):
     engagement_high: Mapped[float | None] = mapped_column(Float)
     engagement_nominal: Mapped[float | None] = mapped_column(Float)
     engagement_low: Mapped[float | None] = mapped_column(Float)
+    # Added by revision f3b7c1d9a2e4; NULL for minutes stored before it (engage.minutes.shares).
+    engagement_low90: Mapped[float | None] = mapped_column(Float)  # 90% interval of the engagement index
+    engagement_high90: Mapped[float | None] = mapped_column(Float)
+    # Share corrected for the model's confusions, with its 90% interval (NULL without the model's calibration).
+    corrected_angry: Mapped[float | None] = mapped_column(Float)
+    corrected_angry_low90: Mapped[float | None] = mapped_column(Float)
+    corrected_angry_high90: Mapped[float | None] = mapped_column(Float)
+    corrected_disgust: Mapped[float | None] = mapped_column(Float)
+    corrected_disgust_low90: Mapped[float | None] = mapped_column(Float)
+    corrected_disgust_high90: Mapped[float | None] = mapped_column(Float)
+    corrected_fear: Mapped[float | None] = mapped_column(Float)
+    corrected_fear_low90: Mapped[float | None] = mapped_column(Float)
+    corrected_fear_high90: Mapped[float | None] = mapped_column(Float)
+    corrected_happy: Mapped[float | None] = mapped_column(Float)
+    corrected_happy_low90: Mapped[float | None] = mapped_column(Float)
+    corrected_happy_high90: Mapped[float | None] = mapped_column(Float)
+    corrected_sad: Mapped[float | None] = mapped_column(Float)
+    corrected_sad_low90: Mapped[float | None] = mapped_column(Float)
+    corrected_sad_high90: Mapped[float | None] = mapped_column(Float)
+    corrected_surprise: Mapped[float | None] = mapped_column(Float)
+    corrected_surprise_low90: Mapped[float | None] = mapped_column(Float)
+    corrected_surprise_high90: Mapped[float | None] = mapped_column(Float)
+    corrected_neutral: Mapped[float | None] = mapped_column(Float)
+    corrected_neutral_low90: Mapped[float | None] = mapped_column(Float)
+    corrected_neutral_high90: Mapped[float | None] = mapped_column(Float)
 
 
 class OutboxConsumerRow(Base):
@@ -221,7 +251,8 @@ class SessionInfo:
             media_duration_s=row.media_duration_s,
             sample_fps=row.sample_fps,
             model=row.model,
-            config=config if isinstance(config, dict) else {"value": config},
+            # redact: rows written before secrets were left out may still hold them; they are never shown.
+            config=redact(config) if isinstance(config, dict) else {"value": config},
             content_hash=row.content_hash,
             minutes=minutes,
         )

@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL, make_url
 
 from engage.errors import DatabaseUnavailable
 from engage.paths import data_dir
+from engage.safetext import mask_password
 
 DB_FILENAME = "engage.db"
 
@@ -21,8 +22,8 @@ def resolve_url(url_or_path: str | Path | None) -> URL:
     if isinstance(url_or_path, str) and "://" in url_or_path:
         try:
             return make_url(url_or_path)
-        except sa_exc.ArgumentError as exc:
-            raise DatabaseUnavailable(f"not a database URL: {url_or_path}") from exc
+        except (sa_exc.ArgumentError, ValueError) as exc:
+            raise DatabaseUnavailable(f"not a database URL: {mask_password(url_or_path)}") from exc
     if str(url_or_path) == ":memory:":
         return URL.create("sqlite")
     return URL.create("sqlite", database=str(Path(url_or_path).expanduser()))

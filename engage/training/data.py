@@ -42,7 +42,11 @@ def load_split(path: Path, split: str, ferplus: Path | None = None) -> Split:
     if key is None:
         raise EngageError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     if not path.is_file():
-        raise NotFound(f"FER2013 data not found at {path} (set ENGAGE_DATA to its path)")
+        raise NotFound(
+            f"FER2013 data not found at {path}: the model is measured and trained on FER2013, 35,887 grey 48x48 "
+            "faces labelled with 7 emotions (Kaggle, 2013), as fer2013.npz (README: Data for measuring and "
+            "training); set ENGAGE_DATA to that file or its folder"
+        )
     try:
         with np.load(path) as data:
             faces, labels = data[f"{key}_x"], data[f"{key}_y"].astype(np.int64)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from engage.emotions import EMOTIONS
-from engage.training.calibration import fit_temperature
+from engage.training.calibration import calibration_info
 from engage.training.card import asdict_row, model_card, plot_confusion, plot_curves
 from engage.training.evaluate import evaluate_split
 from engage.training.train import TrainConfig, TrainState, data_checksums
@@ -139,13 +139,16 @@ def export_run(
     # Temperature fitted on PublicTest, stored beside the model; EmotionClassifier applies it.
     val = load_split(config.data, "val")
     uncalibrated = EmotionClassifier(tflite_path, temperature=1.0)
-    temperature = fit_temperature(uncalibrated.predict(val.faces), val.labels)
+    # With it, what per-minute share correction needs (engage.minutes.shares), measured there too.
+    calibration = calibration_info(uncalibrated.predict(val.faces), val.labels)
+    temperature = calibration["temperature"]
     info = {
         "temperature": temperature,
         "labels": list(EMOTIONS),
         "input_size": 48,
         "crop": config.crop,
         "weights": shipped,
+        "shares": calibration["shares"],
     }
     model_info_path(tflite_path).write_text(json.dumps(info, indent=1) + "\n")
 

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from engage.config import Config
 from engage.emotions import EMOTIONS
+from engage.sources.images import NOT_AN_IMAGE as NOT_AN_IMAGE
+from engage.sources.images import decode_bgr
 from engage.types import Box
 
 
@@ -41,7 +42,6 @@ class ImageResult:
 # Limits for photos (the CLI's files and the dashboard's uploads alike).
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
-NOT_AN_IMAGE = "not a readable image (JPEG, PNG, WebP, BMP or TIFF)"
 NO_FACE_HINT = (
     "no face found: try a clearer, frontal photo, well lit, where each face is at least "
     "{min_face} px tall and not cut off"
@@ -99,10 +99,7 @@ def decode_image(data: bytes) -> np.ndarray:
     size = image_dimensions(data)
     if size is not None:
         _check_pixels(*size)
-    array = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(array, cv2.IMREAD_COLOR) if array.size else None
-    if image is None:
-        raise ValueError(NOT_AN_IMAGE)
+    image = decode_bgr(data)  # quietly: a broken file is a ValueError, not a libpng line on stderr
     _check_pixels(image.shape[1], image.shape[0])
     return image
 
@@ -113,8 +110,15 @@ def read_image(path: Path) -> np.ndarray:
         raise ValueError("no such file")
     if path.is_dir():
         raise ValueError("is a folder, not an image")
-    check_image_size(path.stat().st_size)
-    return decode_image(path.read_bytes())
+    if not path.is_file():  # a FIFO would block the read forever; a device never ends
+        raise ValueError("not a regular file")
+    try:
+        check_image_size(path.stat().st_size)
+        with path.open("rb") as f:
+            data = f.read(MAX_IMAGE_BYTES + 1)  # a file growing while it is read stays within the limit
+    except OSError as exc:
+        raise ValueError(f"cannot read it ({exc.strerror})") from None
+    return decode_image(data)
 
 
 def photo_analyzer(config: Config):

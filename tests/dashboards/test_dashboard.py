@@ -18,6 +18,7 @@ import pytest
 
 from engage.config import load_config
 from engage.emotions import EMOTIONS
+from engage.errors import EngageError
 from engage.minutes.metrics import MinuteMetrics
 from engage.store.database import Store, open_store
 
@@ -41,7 +42,7 @@ def _browser_missing() -> str | None:
 browser = pytest.mark.skipif(_browser_missing() is not None, reason=_browser_missing() or "")
 
 
-def _minute(i: int, engagement: float, faces: int = 12, suppressed: bool = False) -> MinuteMetrics:
+def _minute(i: int, engagement: float, faces: int = 12, suppressed: bool = False, sure: bool = True) -> MinuteMetrics:
     if suppressed:
         return MinuteMetrics(i, i * 60.0, i * 60 + 59.0, 60, 60, 40, 0.7, 1, True)
     # Shares that differ per minute and sum to 1, so a wrong minute or emotion shows.
@@ -65,10 +66,22 @@ def _minute(i: int, engagement: float, faces: int = 12, suppressed: bool = False
         engagement_high=0.25,
         engagement_nominal=0.5,
         engagement_low=0.25,
+        # 90% intervals and corrected shares; `sure=False` is a minute stored before engage measured them.
+        engagement_low90=engagement - 0.08 if sure else None,
+        engagement_high90=engagement + 0.06 if sure else None,
+        emotion_corrected=top if sure else None,
+        emotion_corrected_low90={e: v * 0.6 for e, v in top.items()} if sure else None,
+        emotion_corrected_high90={e: v + 0.1 for e, v in top.items()} if sure else None,
     )
 
 
-LECTURE = [_minute(0, 0.71), _minute(1, 0.64), _minute(2, 0.0, suppressed=True), _minute(3, 0.42), _minute(4, 0.2)]
+LECTURE = [
+    _minute(0, 0.71),
+    _minute(1, 0.64),
+    _minute(2, 0.0, suppressed=True),
+    _minute(3, 0.42, sure=False),
+    _minute(4, 0.2),
+]
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +158,11 @@ def _wait_plot(dash_duo, graph_id: str, check, timeout: float = 10.0) -> list[di
     raise AssertionError(f"{graph_id} never showed the expected data; last seen: {data}")
 
 
+def _index_line(traces: list[dict]) -> dict:
+    """The engagement index's own line among the engagement chart's traces (its 90% band is drawn first)."""
+    return next(t for t in traces if t["name"] == "engagement index")
+
+
 def _close(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -179,9 +197,17 @@ def test_overview_session_page_and_csv(dash_duo, seeded: dict) -> None:
         for e in EMOTIONS:
             expected = None if m.suppressed else m.emotion_top_share[e]
             assert _close(shares[e][m.minute], expected), (m.minute, e, shares[e][m.minute], expected)
-    engagement = _wait_plot(dash_duo, "engagement-timeline", lambda d: len(d[0]["y"]) == 5)[0]
+    traces = _wait_plot(dash_duo, "engagement-timeline", lambda d: any(t["name"] == "engagement index" for t in d))
+    engagement = _index_line(traces)
     assert engagement["x"] == [1, 2, 3, 4, 5]
     assert [None if v is None else round(v, 6) for v in engagement["y"]] == [0.71, 0.64, None, 0.42, 0.2]
+    # The 90% band behind it: each minute's interval, a gap for the hidden minute and the one stored without.
+    band = [t for t in traces if t["name"] == "90% interval" and t["customdata"]][0]["customdata"]
+    assert [None if lo is None else round(lo, 6) for lo, _ in band] == [0.63, 0.56, None, None, 0.12]
+    corrected = _wait_plot(dash_duo, "corrected-shares", lambda d: len([t for t in d if t["name"]]) == 7)
+    neutral = [t for t in corrected if t["name"] == "neutral"][0]
+    expected = [None if m.suppressed or not m.emotion_corrected else m.emotion_corrected["neutral"] for m in LECTURE]
+    assert all(_close(a, b) for a, b in zip(neutral["y"], expected, strict=True)), (neutral["y"], expected)
     faces = _wait_plot(dash_duo, "faces-timeline", lambda d: len(d) == 2)
     assert faces[0]["y"] == [12, 12, 12, 12] and faces[1]["x"] == [3]  # suppressed minute keeps its count
     assert _wait_plot(dash_duo, "dominant-emotions", lambda d: len(d[0]["y"]) == 7)
@@ -217,7 +243,7 @@ def test_overview_session_page_and_csv(dash_duo, seeded: dict) -> None:
         expected = m.to_row()
         assert row["session_id"] == str(ids["lecture"]) and row["session_name"] == "Algebra [week 3]"
         assert int(row["minute"]) == m.minute + 1 and int(row["faces_total"]) == m.faces_total  # 1-based
-        for key in ("engagement", "valence", "faces_mean", "mean_neutral", "share_happy"):
+        for key in ("engagement", "valence", "faces_mean", "mean_neutral", "share_happy", "corrected_fear_high90"):
             value = expected[key]
             assert (row[key] == "") if value is None else math.isclose(float(row[key]), value), (key, row[key], value)
 
@@ -235,12 +261,12 @@ def test_live_session_updates_without_reload(dash_duo, seeded: dict) -> None:
     dash_duo.wait_for_page(url=dash_duo.server_url + f"/session/{sid}", timeout=10)
     dash_duo.wait_for_text_to_equal("#session-title", "Live seminar", timeout=10)
     assert "Recording" in dash_duo.find_element("#session-live").text
-    _wait_plot(dash_duo, "engagement-timeline", lambda d: len(d[0]["y"]) == 2)
+    _wait_plot(dash_duo, "engagement-timeline", lambda d: len(_index_line(d)["y"]) == 2)
     dash_duo.driver.execute_script("window.__sameDocument = true")  # gone if the page reloads
 
     writer = open_store(seeded["path"])  # the recorder's side: a new minute arrives
     writer.add_minute(sid, _minute(2, 0.9))
-    line = _wait_plot(dash_duo, "engagement-timeline", lambda d: len(d[0]["y"]) == 3, timeout=15)[0]
+    line = _index_line(_wait_plot(dash_duo, "engagement-timeline", lambda d: len(_index_line(d)["y"]) == 3, 15))
     assert round(line["y"][2], 6) == 0.9
     assert dash_duo.driver.execute_script("return window.__sameDocument === true")
     _shot(dash_duo, "live-session")
@@ -303,7 +329,7 @@ def test_dashboard_never_writes(seeded: dict) -> None:
 def test_session_csv_download_is_the_export_with_flat_numbers(seeded: dict) -> None:
     from dashboards.data import DataSource
     from dashboards.views import session_csv
-    from engage.export import minutes_frame
+    from engage.export import csv_text, minutes_frame
 
     sid = seeded["ids"]["lecture"]
     source = DataSource(str(seeded["path"]), _config())
@@ -311,7 +337,7 @@ def test_session_csv_download_is_the_export_with_flat_numbers(seeded: dict) -> N
         found = session_csv(source, sid)
         store = source.store()
         assert isinstance(store, Store)
-        expected = minutes_frame(store, store.get_session(sid)).to_csv(index=False)
+        expected = csv_text(minutes_frame(store, store.get_session(sid)))
     finally:
         source.close()
     assert found is not None
@@ -334,6 +360,60 @@ def test_basic_auth_when_credentials_are_set(seeded: dict) -> None:
     assert client.get("/", headers={"Authorization": f"Basic {token}"}).status_code == 200
     wrong = base64.b64encode(b"prof:nope").decode()
     assert client.get("/", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+
+
+def test_auth_guards_the_callback_route_before_reading_the_request(seeded: dict) -> None:
+    import base64
+
+    app = _app(seeded["path"], username="prof", password="s3cret")
+    client = app.server.test_client()
+    good = {"Authorization": "Basic " + base64.b64encode(b"prof:s3cret").decode()}
+    route = {
+        "output": "..page-content.children...page-title.data..",
+        "outputs": [{"id": "page-content", "property": "children"}, {"id": "page-title", "property": "data"}],
+        "inputs": [
+            {"id": "page-location", "property": "pathname", "value": "/"},
+            {"id": "page-location", "property": "search", "value": ""},
+        ],
+        "changedPropIds": ["page-location.pathname"],
+        "state": [],
+    }
+    for body in ({}, [], route, {"output": 1}):  # dash-auth answered {} with a 500 and a KeyError in the log
+        assert client.post("/_dash-update-component", json=body).status_code == 401
+    for header in ("Bearer x", "Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode(), "Basic //46/w=="):
+        assert client.post("/_dash-update-component", json=route, headers={"Authorization": header}).status_code == 401
+    assert client.get("/_dash-layout").status_code == 401 and client.get("/_dash-dependencies").status_code == 401
+    assert client.post("/_dash-update-component", json=route, headers=good).status_code == 200
+    assert client.post("/_dash-update-component", json={}, headers=good).status_code == 400  # not a callback
+    assert client.post("/_dash-update-component", json=[1], headers=good).status_code == 400
+
+
+def test_requests_larger_than_a_photo_upload_are_refused_unread(seeded: dict) -> None:
+    from dashboards.app import MAX_REQUEST_BYTES
+    from engage.vision.photos import MAX_IMAGE_BYTES
+
+    assert 4 * MAX_IMAGE_BYTES / 3 < MAX_REQUEST_BYTES < 2 * MAX_IMAGE_BYTES  # a photo at the limit fits, not more
+    client = _app(seeded["path"]).server.test_client()
+    big = b'{"output": "x", "outputs": {}, "inputs": [], "pad": "' + b"x" * MAX_REQUEST_BYTES + b'"}'
+    response = client.post("/_dash-update-component", data=big, content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_dashboard_csv_holds_no_live_formula(tmp_path: Path) -> None:
+    from dashboards.data import DataSource
+    from dashboards.views import session_csv
+
+    path = tmp_path / "formulas.db"
+    with open_store(path) as store:
+        sid = store.create_session('=HYPERLINK("http://evil","x")', "/v.mp4", "video", 1.0, "m", {})
+        store.add_minute(sid, _minute(0, 0.5))
+    source = DataSource(str(path), _config())
+    try:
+        _name, text = session_csv(source, sid)
+    finally:
+        source.close()
+    (row,) = csv.DictReader(io.StringIO(text))
+    assert row["session_name"] == '\'=HYPERLINK("http://evil","x")'
 
 
 def test_navigation_lists_every_page_without_a_path_variable(seeded: dict) -> None:
@@ -389,6 +469,17 @@ def _engage(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         cwd=REPO,
         env={**os.environ, **(env or {})},
     )
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.org", "", "127.0.0.1.nip.io"])
+def test_any_address_but_loopback_needs_credentials(host: str) -> None:
+    from dashboards.app import check_bind
+
+    with pytest.raises(EngageError, match="without credentials"):
+        check_bind(host, _config())
+    check_bind(host, _config(username="prof", password="s3cret"))
+    for loopback in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        check_bind(loopback, _config())
 
 
 def test_cli_refuses_public_address_without_credentials(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ if not (shutil.which("chromium") or shutil.which("chromium-browser")) or not shu
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from engage.config import load_config  # noqa: E402
-from engage.vision.annotate import EMOTION_BGR  # noqa: E402
+from engage.palette import EMOTION_BGR  # noqa: E402
+from engage.paths import shared_data_dir  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "photo"
 TIMEOUT = 60  # the first upload loads the model
@@ -97,8 +98,7 @@ def test_upload_a_real_photo_and_a_group_photo(page, tmp_path, astronaut_bgr, te
     assert "Nothing you upload is written to disk or to the database" in dash_duo.find_element("#photo-privacy").text
     upload(dash_duo, photo)
     dash_duo.wait_for_contains_text("#photo-message", "1 face(s)", timeout=TIMEOUT)
-    dash_duo.wait_for_element("#photo-charts .main-svg", timeout=20)
-    dash_duo.wait_for_contains_text("#photo-charts", "1 happy", timeout=20)
+    dash_duo.wait_for_contains_text(".photo-side #photo-face-1", "1 happy", timeout=20)  # its chart beside the photo
     table = dash_duo.find_element("#photo-table").text
     assert "happy" in table and "angry" in table and "%" in table
     rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#photo-table tbody tr")
@@ -118,8 +118,10 @@ def test_upload_a_real_photo_and_a_group_photo(page, tmp_path, astronaut_bgr, te
     upload(dash_duo, group)
     dash_duo.wait_for_contains_text("#photo-message", "30 face(s)", timeout=TIMEOUT)
     dash_duo.wait_for_contains_text("#photo-charts", "30 happy", timeout=20)
+    assert len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#photo-charts .face-card")) == 30
     assert len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#photo-table tbody tr")) == 30
-    assert shown_image(dash_duo).shape == (675, 1200, 3), "shown at the page's width, labels drawn at that size"
+    assert dash_duo.find_element("#photo-summary").text.startswith("30 faces")
+    assert shown_image(dash_duo).shape[1] == 1000, "drawn at the size it is shown beside the summary"
     dash_duo.driver.save_screenshot(str(ARTIFACTS / "photo_group.png"))
 
     errors = browser_errors(dash_duo)
@@ -167,3 +169,62 @@ def test_bad_uploads_get_clear_messages(page, tmp_path, temp_files):
     assert not db.exists()
     errors = browser_errors(dash_duo)
     assert errors == [], f"browser console errors: {errors}"
+
+
+CLASS57 = shared_data_dir() / "face_detect" / "images" / "class57.jpg"
+
+
+def _rect(dash_duo, selector: str) -> dict:
+    return dash_duo.driver.execute_script(
+        "const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+        "return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width};",
+        selector,
+    )
+
+
+@pytest.mark.skipif(not CLASS57.is_file(), reason=f"class57.jpg not found at {CLASS57} (set ENGAGE_DATA)")
+def test_a_class_photo_gets_a_summary_first_and_its_faces_in_a_grid_across_the_page(page):
+    from engage.vision.photos import classify_image, photo_analyzer
+    from engage.vision.summary import summarise_faces
+
+    dash_duo, db = page
+    config = load_config(None)
+    image = cv2.imread(str(CLASS57))
+    expected = summarise_faces(classify_image(image, photo_analyzer(config)), config.engagement)
+    assert expected.faces == 57
+
+    dash_duo.driver.set_window_size(1400, 1000)
+    upload(dash_duo, CLASS57)
+    dash_duo.wait_for_contains_text("#photo-message", "57 face(s)", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text("#photo-charts", "57 ", timeout=20)
+
+    # The whole class first: faces found, mean engagement and faces per strongest emotion, as engage computes them.
+    assert dash_duo.find_element("#photo-summary h2").text == "57 faces"
+    assert dash_duo.find_element("#photo-engagement").text == f"{expected.engagement:.2f}"
+    counts = {}
+    for row in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#photo-emotion-counts .bar-row"):
+        emotion, count, _share = row.text.split()
+        counts[emotion] = int(count)
+    assert counts == expected.counts and sum(counts.values()) == 57
+    ranked = list(counts.values())
+    assert ranked == sorted(ranked, reverse=True), "most frequent emotion first"
+
+    # The summary sits beside the photo, above the faces; the faces fill the page's width in a grid.
+    photo, summary = _rect(dash_duo, "#photo-annotated"), _rect(dash_duo, "#photo-summary")
+    grid, first = _rect(dash_duo, "#photo-charts"), _rect(dash_duo, "#photo-charts .face-card")
+    assert summary["left"] >= photo["right"] and summary["top"] < photo["bottom"]
+    assert grid["top"] > max(photo["bottom"], summary["bottom"])
+    page_width = dash_duo.driver.execute_script("return document.documentElement.clientWidth")
+    assert grid["width"] > 0.9 * page_width and photo["width"] + summary["width"] > 0.85 * page_width
+    assert grid["width"] // first["width"] >= 6, "at least six faces per row at 1400 px"
+    assert len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#photo-charts .face-card")) == 57
+    height = dash_duo.driver.execute_script("return document.documentElement.scrollHeight")
+    assert height < 3200, f"the page is {height} px tall"  # it was 6,500 with a chart per face in 4 columns
+    assert dash_duo.find_element("#photo-details").get_attribute("open") is None, "the 57-row table is folded"
+    dash_duo.driver.save_screenshot(str(ARTIFACTS / "photo_class57.png"))  # 1400 x 1000, as a reader first sees it
+    dash_duo.driver.execute_script("document.getElementById('photo-summary').scrollIntoView()")
+    dash_duo.driver.set_window_size(1400, height + 140)
+    dash_duo.driver.save_screenshot(str(ARTIFACTS / "photo_class57_full.png"))
+    errors = browser_errors(dash_duo)
+    assert errors == [], f"browser console errors: {errors}"
+    assert not db.exists()

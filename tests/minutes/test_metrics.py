@@ -16,9 +16,11 @@ from engage.minutes.timefmt import format_clock
 def scored(minute: int, engagement: float = 0.6, faces: int = 100) -> MinuteMetrics:
     mean = {e: (i + 1) / 28 for i, e in enumerate(EMOTIONS)}  # distinct values, so a swapped column shows
     share = {e: (7 - i) / 28 for i, e in enumerate(EMOTIONS)}
+    corrected = {e: (i + 2) / 35 for i, e in enumerate(EMOTIONS)}
     return MinuteMetrics(
         minute, minute * 60.0, minute * 60.0 + 59.5, 118, 120, faces, faces / 118, 3, False,
-        mean, share, "neutral", -0.2, engagement, 0.3, 0.5, 0.2,
+        mean, share, "neutral", -0.2, engagement, 0.3, 0.5, 0.2, engagement - 0.05, engagement + 0.04,
+        corrected, {e: v / 2 for e, v in corrected.items()}, {e: v * 1.5 for e, v in corrected.items()},
     )  # fmt: skip
 
 
@@ -34,6 +36,13 @@ def test_row_is_flat_with_one_column_per_emotion_and_a_one_based_minute() -> Non
     assert ROW_COLUMNS[0] == "minute" and "minute_index" not in ROW_COLUMNS
     for e in EMOTIONS:
         assert row[f"mean_{e}"] == m.emotion_mean[e] and row[f"share_{e}"] == m.emotion_top_share[e]
+        assert row[f"corrected_{e}"] == m.emotion_corrected[e]
+        assert row[f"corrected_{e}_low90"] == m.emotion_corrected_low90[e] < row[f"corrected_{e}"]
+        assert row[f"corrected_{e}_high90"] == m.emotion_corrected_high90[e] > row[f"corrected_{e}"]
+    assert (row["engagement_low90"], row["engagement_high90"]) == pytest.approx((0.55, 0.64))
+    # The newer columns come after every older one, so a spreadsheet's earlier rows keep their columns.
+    assert ROW_COLUMNS.index("engagement_low90") > ROW_COLUMNS.index("share_neutral")
+    assert ROW_COLUMNS[-3:] == ("corrected_neutral", "corrected_neutral_low90", "corrected_neutral_high90")
     assert all(not isinstance(v, dict) for v in row.values())  # nothing nested: every value is a cell
     assert json.loads(json.dumps(row)) == row
 
@@ -48,6 +57,17 @@ def test_row_round_trips_including_suppressed_and_through_pandas() -> None:
     # pandas turns the missing figures into NaN and the ints into numpy ints: they still come back.
     frame = pd.DataFrame([m.to_row() for m in minutes], columns=list(ROW_COLUMNS))
     assert [MinuteMetrics.from_row(r) for r in frame.to_dict("records")] == minutes
+
+
+def test_a_row_from_before_the_intervals_reads_with_them_empty() -> None:
+    m = scored(0)
+    old = {k: v for k, v in m.to_row().items() if "90" not in k and not k.startswith("corrected_")}
+    back = MinuteMetrics.from_row(old)
+    assert back.engagement == m.engagement and back.emotion_mean == m.emotion_mean
+    assert back.engagement_low90 is None and back.engagement_high90 is None
+    assert back.emotion_corrected is None and back.emotion_corrected_low90 is None
+    with pytest.raises(KeyError):  # an older column is still required
+        MinuteMetrics.from_row({k: v for k, v in old.items() if k != "engagement"})
 
 
 def test_row_cleans_non_finite_figures_and_rejects_unknown_emotions() -> None:
@@ -79,3 +99,16 @@ def test_format_clock(seconds: float, text: str) -> None:
 def test_format_clock_without_a_time() -> None:
     assert format_clock(None) == "?"
     assert format_clock(None, missing="–") == "–"
+
+
+def test_session_engagement_weights_minutes_by_faces_and_skips_hidden_ones():
+    def minute(k: int, engagement: float | None, faces: int, suppressed: bool = False) -> MinuteMetrics:
+        return MinuteMetrics(
+            k, 60.0 * k, 60.0 * k + 59, 60, 60, faces, faces / 60, 1, suppressed, engagement=engagement
+        )
+
+    assert session_engagement([minute(0, 0.2, 1), minute(1, 0.8, 3)]) == pytest.approx((0.2 + 3 * 0.8) / 4)
+    # A suppressed minute's figure (if one were there) and a minute without figures never count.
+    assert session_engagement([minute(0, 0.5, 10), minute(1, 0.9, 10, suppressed=True)]) == 0.5
+    assert session_engagement([minute(0, 0.5, 10), minute(1, None, 10)]) == 0.5
+    assert session_engagement([minute(0, 0.7, 0)]) is None and session_engagement([]) is None

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -72,6 +73,17 @@ def test_analyze_stores_one_row_per_minute_and_show_export_agree(clips, db, tmp_
     assert all(m["faces_max"] == 2 and not m["suppressed"] for m in minutes)
     assert all(0 <= m["engagement"] <= 1 for m in minutes)
     assert shown["media_duration_s"] == pytest.approx(150, abs=1)
+    # Each minute carries its 90% intervals and the shares corrected with the calibration shipped beside the model.
+    emotions = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    for m in minutes:
+        assert m["engagement_low90"] <= m["engagement"] <= m["engagement_high90"]
+        assert sum(m[f"corrected_{e}"] for e in emotions) == pytest.approx(1.0)
+        assert all(
+            0 <= m[f"corrected_{e}_low90"] <= m[f"corrected_{e}"] <= m[f"corrected_{e}_high90"] <= 1 for e in emotions
+        )
+    # The clip films two people: however steadily they are read, a minute of them is two readings of the class.
+    width = [m["engagement_high90"] - m["engagement_low90"] for m in minutes]
+    assert all(w > 0.2 for w in width)
 
     # The stored rows are what the export prints: compare with the SQLite file directly.
     exported = list(csv.DictReader(io.StringIO(run("export", "1", "--format", "csv", "--db", str(db)).stdout)))
@@ -85,9 +97,13 @@ def test_analyze_stores_one_row_per_minute_and_show_export_agree(clips, db, tmp_
     assert run("export", "1", "--format", "parquet", "-o", str(parquet), "--db", str(db)).returncode == 0
     import pandas as pd
 
-    assert len(pd.read_parquet(parquet)) == 3
-    table = run("show", "1", "--db", str(db))
+    stored = pd.read_parquet(parquet)
+    assert len(stored) == 3 and stored["corrected_neutral_high90"].notna().all()
+    assert exported[0]["engagement_low90"] and exported[0]["corrected_fear"]  # every format has the new columns
+    table = run("show", "1", "--db", str(db), env={"COLUMNS": "160"})  # a wide terminal: one line per minute
     assert table.returncode == 0 and "Week 3" in table.stdout
+    assert "engagement ±90%" in table.stdout
+    assert re.search(rf"{minutes[0]['engagement']:.2f} (±|−)0\.\d\d", table.stdout), table.stdout
 
 
 def test_same_video_twice_is_not_duplicated_unless_asked(clips, db, tmp_path):

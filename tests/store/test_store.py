@@ -55,6 +55,11 @@ def make_minute(minute: int, *, suppressed: bool = False, happy: float = 0.5) ->
         engagement_high=0.3,
         engagement_nominal=0.5,
         engagement_low=0.2,
+        engagement_low90=0.52,
+        engagement_high90=0.67,
+        emotion_corrected={e: v * 0.9 + 0.1 / 7 for e, v in top.items()},
+        emotion_corrected_low90={e: v * 0.5 for e, v in top.items()},
+        emotion_corrected_high90={e: min(1.0, v + 0.1) for e, v in top.items()},
     )
 
 
@@ -213,6 +218,8 @@ def test_minutes_round_trip_including_suppressed(store: Store) -> None:
     assert suppressed.dominant_emotion is None and suppressed.engagement is None
     assert list(read[0].emotion_mean or {}) == list(EMOTIONS)
     assert json.loads(json.dumps(read[0].to_row()))["mean_happy"] == 0.5
+    assert (read[0].engagement_low90, read[0].emotion_corrected_high90["happy"]) == (0.52, 0.9)
+    assert suppressed.engagement_low90 is None and suppressed.emotion_corrected is None
     assert store.minutes(12345) == []
 
 

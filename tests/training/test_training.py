@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engage.minutes.shares import load_share_calibration
 from engage.training.data import augment, erase_and_crop, ferplus_distribution, ferplus_majority, training_targets
 from engage.training.evaluate import classification_report
 from engage.training.train import load_checkpoint
@@ -61,7 +62,11 @@ def test_two_step_training_smoke_run_resumes_and_exports(tmp_path, fer2013, ferp
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["keras_litert_max_abs_diff"] <= 1e-4
-    assert metrics["temperature"] == json.loads((out / "engage-emotion.json").read_text())["temperature"] > 0
+    info = json.loads((out / "engage-emotion.json").read_text())
+    assert metrics["temperature"] == info["temperature"] > 0
+    # The export measured what per-minute share correction needs, on PublicTest, beside the model.
+    shares = load_share_calibration(out / "engage-emotion.tflite")
+    assert shares is not None and shares.faces == 3589 and info["weights"] == metrics["tflite_weights"]
     assert set(metrics["variants"]) == {"float32", "int8"} and metrics["tflite_weights"] in metrics["variants"]
     assert metrics["results"]["private_test"]["n"] == 3589
     assert "engage train" in (out / "README.md").read_text()

@@ -15,11 +15,18 @@ import pytest
 from faces import group_photo
 
 from engage.config import load_config
+from engage.emotions import EMOTIONS
+from engage.minutes.aggregate import MinuteAggregator
+from engage.palette import EMOTION_BGR, EMOTION_RGB
+from engage.paths import shared_data_dir
+from engage.types import Box, FrameFaces
 from engage.vision.annotate import (
-    EMOTION_BGR,
-    EMOTION_RGB,
+    GROUP_WIDTH,
+    SUMMARY_W,
     annotation_paths,
     draw_faces,
+    draw_summary,
+    labels_collide,
     line_width,
     render_panel,
     text_color,
@@ -33,6 +40,7 @@ from engage.vision.photos import (
     photo_analyzer,
     reading_order,
 )
+from engage.vision.summary import summarise_faces
 
 
 @pytest.fixture(scope="module")
@@ -133,21 +141,57 @@ def test_thirty_real_faces_are_found_boxed_and_numbered_in_reading_order(group, 
     assert reading_order(list(reversed(group_faces))) == group_faces
 
 
-def test_panel_puts_a_chart_per_face_beside_the_photo(group, group_faces, astronaut_bgr, analyzer):
-    image, _ = group
-    panel = render_panel(image, group_faces)
-    assert panel.shape[0] == image.shape[0] == 1080  # a 1080 px photo keeps its height
-    assert panel.shape[1] > image.shape[1] + 5 * 300, "30 charts need several columns"
-    side = panel[:, image.shape[1] :]
-    # Each chart's title block is filled with the face's emotion colour: one per face.
-    title = np.all(side == np.array(EMOTION_BGR["happy"], np.uint8), axis=2)
-    count, _ = cv2.connectedComponents(title.astype(np.uint8))
-    labels_happy = sum(f.label == "happy" for f in group_faces)
-    assert count - 1 >= labels_happy  # title blocks plus bars
+def test_a_group_panel_is_a_summary_beside_the_photo_then_a_grid_of_charts(group, group_faces, astronaut_bgr, analyzer):
+    image, _ = group  # 1920 x 1080, 30 faces
+    engagement = load_config(None).engagement
+    panel = render_panel(image, group_faces, engagement=engagement)
+    height, width = panel.shape[:2]
+    # Not a strip (it was 1920 px of photo and 8 columns of charts, 4,416 x 1,080): the photo at 1600 px wide with
+    # the summary card beside it, and the charts in rows below, as wide as both.
+    assert width == 12 + GROUP_WIDTH[1] + 12 + SUMMARY_W + 12
+    assert 900 + 3 * 150 < height < 2 * width
+    card = draw_summary(summarise_faces(group_faces, engagement), SUMMARY_W, 900)
+    assert np.array_equal(panel[12 : 12 + card.shape[0], width - 12 - SUMMARY_W : width - 12], card)
+    top = 12 + max(900, card.shape[0]) + 12
+    # Each chart's title block is filled with its face's emotion colour: 30 blocks, in rows of at least six.
+    titles = np.all(panel[top:] == np.array(EMOTION_BGR["happy"], np.uint8), axis=2)
+    count, _labels, stats, _centres = cv2.connectedComponentsWithStats(titles.astype(np.uint8))
+    blocks = stats[1:][stats[1:, cv2.CC_STAT_HEIGHT] > 20]  # title blocks (bars are thinner)
+    assert len(blocks) == sum(f.label == "happy" for f in group_faces) == 30
+    rows = sorted({int(y) for y in blocks[:, cv2.CC_STAT_TOP]})
+    per_row = [int(sum(blocks[:, cv2.CC_STAT_TOP] == y)) for y in rows]
+    assert per_row[0] >= 6 and all(n == per_row[0] for n in per_row[:-1]) and per_row[-1] <= per_row[0], per_row
     small = render_panel(astronaut_bgr, classify_image(astronaut_bgr, analyzer))
-    assert small.shape[0] == 600 and small.shape[1] > 600  # small photos are scaled up to stay legible
+    assert small.shape[0] == 600 and small.shape[1] > 600  # one face: its chart beside the photo, scaled up
     empty = render_panel(np.full((300, 400, 3), 128, np.uint8), [])
     assert empty.shape[0] == 600
+
+
+def test_crowded_photos_are_labelled_with_numbers_alone(group, group_faces):
+    image, _ = group
+    assert not labels_collide(image.shape, group_faces)  # 30 faces on 1920 px: full labels fit
+    small = cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA)
+    faces = [FaceResult([round(v / 3) for v in f.box], f.label, f.emotions) for f in group_faces]
+    assert labels_collide(small.shape, faces)
+    full = draw_faces(small, faces, numbered=True)
+    short = draw_faces(small, faces, numbered=True, numbers_only=True)
+    colour = np.array(EMOTION_BGR["happy"], np.uint8)
+    assert np.all(short == colour, axis=2).sum() < 0.5 * np.all(full == colour, axis=2).sum()
+
+
+def test_photo_summary_counts_like_a_minute_of_a_lecture(group_faces):
+    config = load_config(None)
+    summary = summarise_faces(group_faces, config.engagement)
+    aggregator = MinuteAggregator.from_config(config)
+    probabilities = np.array([[f.emotions[e] for e in EMOTIONS] for f in group_faces], np.float32)
+    aggregator.add(FrameFaces(0.0, [Box(*f.box) for f in group_faces], probabilities))
+    minute = aggregator.finish(1.0)
+    assert summary.faces == 30 and sum(summary.counts.values()) == 30
+    assert summary.engagement == pytest.approx(minute.engagement, abs=1e-4)
+    assert summary.high == pytest.approx(minute.engagement_high) and summary.low == pytest.approx(minute.engagement_low)
+    for e in EMOTIONS:
+        assert summary.counts[e] / 30 == pytest.approx(minute.emotion_top_share[e])
+    assert summarise_faces(group_faces).engagement is None  # without the settings, counts only
 
 
 def test_limits_are_checked_in_memory_before_decoding(monkeypatch):
@@ -165,7 +209,9 @@ def test_limits_are_checked_in_memory_before_decoding(monkeypatch):
     def no_decode(*args, **kwargs):
         raise AssertionError("the pixels were decoded")
 
-    monkeypatch.setattr(cv2, "imdecode", no_decode)
+    import engage.vision.photos as photos
+
+    monkeypatch.setattr(photos, "decode_bgr", no_decode)  # decoding is Pillow's now (quiet on broken files)
     message = str(pytest.raises(ValueError, decode_image, bomb).value)
     assert "8000x6000" in message and "over the 40 megapixel limit" in message
     monkeypatch.undo()
@@ -248,3 +294,20 @@ def test_cli_annotate_bad_folder_and_bad_files_are_one_line_errors(tmp_path, ast
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"{fake}: {NOT_AN_IMAGE}" in result.stderr
     assert sorted(p.name for p in out_dir.iterdir()) == ["a.annotated.png", "a.panel.png"]
+
+
+CLASS57 = shared_data_dir() / "face_detect" / "images" / "class57.jpg"
+
+
+@pytest.mark.skipif(not CLASS57.is_file(), reason=f"class57.jpg not found at {CLASS57} (set ENGAGE_DATA)")
+def test_cli_panel_of_the_57_person_class_photo_is_a_page_not_a_strip(tmp_path):
+    result = engage("classify", str(CLASS57), "--annotate", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(record["faces"]) == 57
+    panel = cv2.imread(str(tmp_path / "class57.panel.png"))
+    height, width = panel.shape[:2]
+    # It was 5,972 x 1,024: the photo and 19 columns of charts. Now the photo (1,280 px) and the summary side by
+    # side, then the 57 charts in rows below as wide as both.
+    assert width == 12 + 1280 + 12 + SUMMARY_W + 12 and 1024 + 8 * 150 < height < 2 * width
+    assert cv2.imread(str(tmp_path / "class57.annotated.png")).shape == cv2.imread(str(CLASS57)).shape

@@ -88,3 +88,26 @@ def test_missing_or_bad_model_file(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(EngageError, match="not a LiteRT model"):
         EmotionClassifier(bad)
+
+
+def test_the_shipped_temperature_is_applied_by_the_classifier(tmp_path, astronaut_bgr):
+    import json
+    import shutil
+
+    from engage.vision.classifier import apply_temperature
+
+    model = tmp_path / "engage-emotion.tflite"
+    shutil.copy(DEFAULT_MODEL, model)
+    crops = [astronaut_bgr[30:230, 140:320], astronaut_bgr]
+    raw = EmotionClassifier(model).predict(crops)  # no info file beside it: temperature 1
+    (tmp_path / "engage-emotion.json").write_text(json.dumps({"temperature": 2.0}))
+    calibrated = EmotionClassifier(model)
+    assert calibrated.temperature == 2.0
+    softened = calibrated.predict(crops)
+    np.testing.assert_allclose(softened, apply_temperature(raw, 2.0), rtol=1e-5, atol=1e-6)
+    assert softened.max() < raw.max() and np.allclose(softened.sum(axis=1), 1, atol=1e-5)
+    assert (softened.argmax(1) == raw.argmax(1)).all()  # calibration never changes the decision
+    np.testing.assert_allclose(EmotionClassifier(model, temperature=1.0).predict(crops), raw, rtol=1e-6)
+    (tmp_path / "engage-emotion.json").write_text(json.dumps({"temperature": -1}))
+    with pytest.raises(EngageError, match="temperature must be positive"):
+        EmotionClassifier(model)

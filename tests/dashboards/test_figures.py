@@ -1,0 +1,24 @@
+"""The dashboard's figures as data (what Plotly is asked to draw), without a browser."""
+
+from __future__ import annotations
+
+from dashboards import figures
+from engage.emotions import EMOTIONS
+from engage.minutes.metrics import MinuteMetrics
+
+
+def minute(index: int, engagement: float) -> MinuteMetrics:
+    m = MinuteMetrics(index, index * 60.0, index * 60.0 + 59, 60, 60, 120, 2.0, 2, False)
+    m.emotion_mean = dict.fromkeys(EMOTIONS, 1 / 7)
+    m.emotion_top_share = dict.fromkeys(EMOTIONS, 1 / 7)
+    m.engagement = engagement
+    return m
+
+
+def test_compare_draws_a_one_minute_session_as_a_visible_marker():
+    figure = figures.comparison(
+        [("#1 demo", [minute(0, 0.6)]), ("#2 lecture", [minute(0, 0.5), minute(1, 0.7)])], 0.25, 0.65
+    )
+    one, two = figure["data"]
+    assert "markers" in one["mode"] and one["y"] == [0.6]  # a line needs two points; a marker needs one
+    assert one["marker"]["symbol"] != two["marker"]["symbol"]  # told apart without colour too
