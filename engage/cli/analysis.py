@@ -246,7 +246,7 @@ class _RecordStatusLine:
         line = Text.assemble(
             ("rec", "bold"),
             f" {format_clock(s.elapsed_s)}  minutes {s.minutes}  faces {s.faces_now}  engagement {engagement}  "
-            f"{s.achieved_fps:.2f}/{s.sample_fps:g} frames/s  dropped {s.dropped}",
+            f"{s.achieved_fps:.2f} frames/s (of {s.sample_fps:g})  dropped {s.dropped}",
         )
         if s.state != "recording":
             line.append_text(Text.assemble("  ", styled(s.state, "yellow")))

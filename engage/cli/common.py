@@ -23,20 +23,24 @@ from engage.cli.console import PlainConsole, error_line
 from engage.config import load_config
 from engage.errors import DatabaseUnavailable, EngageError, NotFound, SessionNotFound
 
+# Plain help, as git and httpie print it (Rich panels showed a `<bool>` type on every flag).
 app = typer.Typer(
     help="Classroom engagement from facial expressions, stored as aggregates only.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db_app, name="db")
 # Every string printed is plain text (no Rich markup, control characters shown escaped): see engage.cli.console.
 out = PlainConsole()
 err = PlainConsole(stderr=True)
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Database file or SQLAlchemy URL (default: user data dir)")]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML file overriding config.yaml")]
+DbOption = Annotated[
+    str | None, typer.Option("--db", metavar="DB", help="Database file or SQLAlchemy URL (default: user data dir)")
+]
+ConfigOption = Annotated[Path | None, typer.Option("--config", metavar="FILE", help="YAML file overriding config.yaml")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 
 if TYPE_CHECKING:
@@ -145,8 +149,20 @@ def sheets_mirror(config, store) -> Iterator[SessionListener | None]:
             )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"engage {version('engage')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _group() -> None:
+def _group(
+    show_version: Annotated[
+        bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
+) -> None:
     """Classroom engagement from facial expressions, stored as aggregates only."""
 
 

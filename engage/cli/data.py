@@ -10,6 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import click
 import typer
+from rich import box
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -29,7 +30,7 @@ from engage.cli.common import (
 )
 from engage.cli.console import styled
 from engage.errors import EngageError, NotFound
-from engage.minutes.metrics import MinuteMetrics
+from engage.minutes.metrics import MinuteMetrics, session_engagement
 from engage.minutes.timefmt import format_clock
 
 
@@ -47,7 +48,15 @@ def sessions_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     if not sessions:
         err.print("no sessions yet: run `engage demo` or `engage analyze VIDEO`")
         return
-    table = Table("id", "name", "status", "started (UTC)", "media", "minutes", "source")
+    # Designed for 80 columns: names and sources are cut with an ellipsis, never wrapped; --json has them whole.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("name", no_wrap=True, overflow="ellipsis", max_width=20)
+    table.add_column("status", no_wrap=True)
+    table.add_column("started UTC", no_wrap=True, min_width=16)
+    table.add_column("media", justify="right", no_wrap=True, min_width=5)
+    table.add_column("min", justify="right", no_wrap=True, min_width=3)
+    table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=12)
     for s in sessions:
         table.add_row(
             str(s.id),
@@ -56,9 +65,14 @@ def sessions_command(db: DbOption = None, as_json: JsonOption = False) -> None:
             s.started_at.strftime("%Y-%m-%d %H:%M"),
             format_clock(s.media_duration_s),
             str(s.minutes),
-            s.source,
+            _source_label(s.source),
         )
     out.print(table)
+
+
+def _source_label(source: str) -> str:
+    """A file's name (its folder is in --json); cameras and stream addresses as they are."""
+    return source if "://" in source or source.startswith("camera") else Path(source).name or source
 
 
 @app.command("show")
@@ -75,49 +89,39 @@ def show_command(
     out.print(
         f"session #{info.id} '{info.name}' — {info.status}" + (f" ({info.status_detail})" if info.status_detail else "")
     )
-    out.print(
-        f"source {info.source}, started {info.started_at:%Y-%m-%d %H:%M} UTC, "
-        f"media {format_clock(info.media_duration_s)}, model {info.model}"
-    )
-    table = Table(
-        "minute",
-        "frames",
-        "faces mean/max",
-        "dominant",
-        "engagement ±90%",
-        "high/nominal/low",
-        "valence",
-        "corrected shares ±90%",
-    )
+    started = f"{info.started_at:%Y-%m-%d %H:%M} UTC"
+    out.print(f"{_source_label(info.source)}, started {started}, media {format_clock(info.media_duration_s)}")
+    # Designed for 80 columns; every figure and the source's full path are in --json.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for name, width in (("min", 3), ("frames", 5), ("faces", 5)):
+        table.add_column(name, justify="right", no_wrap=True, min_width=width)
+    table.add_column("engagement", no_wrap=True, min_width=10)
+    table.add_column("hi/nom/lo", justify="right", no_wrap=True, min_width=9)
+    table.add_column("valence", justify="right", no_wrap=True, min_width=7)
+    table.add_column("top (corrected)", no_wrap=True, overflow="ellipsis", min_width=15)
     for m in minutes:
+        counts = (str(m.number), f"{m.frames_sampled}/{m.frames_expected}", f"{m.faces_mean:.1f}/{m.faces_max}")
         if m.suppressed:
-            table.add_row(
-                str(m.number),
-                f"{m.frames_sampled}/{m.frames_expected}",
-                f"{m.faces_mean:.1f}/{m.faces_max}",
-                styled("suppressed (privacy.min_faces)", "dim"),
-                "",
-                "",
-                "",
-                "",
-            )
+            table.add_row(*counts, styled("hidden for privacy", "dim"), "", "", "")
             continue
+        bands = f"{m.engagement_high:.0%}/{m.engagement_nominal:.0%}/{m.engagement_low:.0%}".replace("%", "")
         table.add_row(
-            str(m.number),
-            f"{m.frames_sampled}/{m.frames_expected}",
-            f"{m.faces_mean:.1f}/{m.faces_max}",
-            m.dominant_emotion or "",
+            *counts,
             f"{m.engagement:.2f}" + _plus_minus(m.engagement, m.engagement_low90, m.engagement_high90),
-            f"{m.engagement_high:.0%}/{m.engagement_nominal:.0%}/{m.engagement_low:.0%}",
+            bands,
             f"{m.valence:+.2f}",
-            _top_corrected(m),
+            _top_corrected(m, shown=1) or (m.dominant_emotion or ""),
         )
     out.print(table)
+    shown = [m for m in minutes if not m.suppressed]
+    engagement = session_engagement(minutes)
+    out.print(
+        f"{len(minutes)} minute(s), {len(minutes) - len(shown)} hidden for privacy, "
+        f"{sum(m.faces_total for m in minutes)} face readings, mean engagement "
+        + ("n/a" if engagement is None else f"{engagement:.2f}")
+    )
     if any(m.emotion_corrected for m in minutes):
-        err.print(
-            "± and −/+: the 90% interval (shares in points); corrected shares allow for the model's confusions "
-            "(README: What the numbers mean)"
-        )
+        out.print("± −/+: the 90% interval (shares in points); corrected for the model's confusions")
 
 
 def _plus_minus(value: float, low: float | None, high: float | None, scale: float = 1.0, digits: int = 2) -> str:
@@ -155,6 +159,9 @@ export_app = typer.Typer(
     subcommand_metavar="SESSION --format csv|parquet|json | sheets [SESSION...] | file SESSION",
     help="Export sessions: `engage export SESSION --format csv|parquet|json` writes a file (the `file` command); "
     "`engage export sheets SESSION...` mirrors them to Google Sheets.",
+    epilog="Options of `engage export SESSION`: --format csv|parquet|json (default csv), -o/--output FILE "
+    "(default: stdout for csv and json), --db DB. `engage export sheets --help` lists the Sheets options.",
+    rich_markup_mode=None,
 )
 app.add_typer(export_app, name="export")
 

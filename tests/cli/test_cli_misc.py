@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cli_main import one_line_error, run_main
+from minute_samples import sample_minute
 from typer.testing import CliRunner
 
 from engage.cli import app
@@ -153,3 +154,60 @@ def test_unknown_session_and_export_format(seeded):
     assert line == "error: no session 'nope'; run `engage sessions` to list them"
     line = one_line_error(run_main("export", "old lecture", "--format", "xlsx", "--db", str(seeded)))
     assert line == "error: unknown export format 'xlsx'; use one of csv, parquet, json"
+
+
+def test_help_reads_plainly_with_a_version_and_the_export_options():
+    import subprocess
+    import sys
+
+    def engage(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "engage", *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert engage("--version").startswith("engage ")
+    for args in (["--help"], ["analyze", "--help"], ["show", "--help"], ["export", "--help"]):
+        text = engage(*args)
+        assert "<bool>" not in text and "╭" not in text, args  # plain help, no Rich panels or flag types
+    assert "--format csv|parquet|json" in engage("export", "--help")
+    assert "--db DB" in engage("show", "--help")
+
+
+def test_sessions_and_show_fit_80_columns_one_line_per_row(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from engage.store.database import open_store
+
+    db = tmp_path / "engage.db"
+    with open_store(db) as store:
+        store.upgrade()
+        sid = store.create_session(
+            "Physics 101, week 3: waves, oscillations and resonance",
+            "/srv/lectures/2026/autumn/physics-101/week-03-waves-and-oscillations.mp4",
+            "video",
+            1.0,
+            "m",
+            {},
+        )
+        for k in range(3):
+            store.add_minute(sid, sample_minute(k))
+        store.finish_session(sid, "completed", media_duration_s=180.0)
+
+    def lines(*args: str) -> list[str]:
+        env = {**os.environ, "COLUMNS": "80"}
+        done = subprocess.run(
+            [sys.executable, "-m", "engage", *args, "--db", str(db)], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    listed = lines("sessions")
+    assert all(len(line) <= 80 for line in listed), listed
+    (row,) = [line for line in listed if "completed" in line]  # one line: nothing wrapped
+    assert "week-03-wa" in row and "/srv/" not in row  # the source as its file name, cut to fit
+    shown = lines("show", str(sid))
+    assert all(len(line) <= 80 for line in shown), shown
+    assert len([line for line in shown if "60/60" in line]) == 3  # a line a minute
+    assert shown[-1].startswith("3 minute(s), 0 hidden for privacy")  # the session's summary line

@@ -20,8 +20,8 @@ import cv2
 import pytest
 from cli_main import one_line_error, run_main
 from clips import make_clip, truncate
+from minute_samples import sample_minute
 
-from engage.emotions import EMOTIONS
 from engage.minutes.metrics import MinuteMetrics
 from engage.store.database import open_store
 
@@ -40,26 +40,7 @@ def engage(*args: str, env: dict | None = None, timeout: float = 120) -> subproc
 
 
 def minute(k: int, valence: float = -0.25) -> MinuteMetrics:
-    shares = {e: 1 / len(EMOTIONS) for e in EMOTIONS}
-    return MinuteMetrics(
-        minute=k,
-        start_s=60.0 * k,
-        end_s=60.0 * k + 59,
-        frames_sampled=60,
-        frames_expected=60,
-        faces_total=120,
-        faces_mean=2.0,
-        faces_max=3,
-        suppressed=False,
-        emotion_mean=shares,
-        emotion_top_share=shares,
-        dominant_emotion="neutral",
-        valence=valence,
-        engagement=0.5,
-        engagement_high=0.2,
-        engagement_nominal=0.7,
-        engagement_low=0.1,
-    )
+    return sample_minute(k, valence)
 
 
 def seed(db: Path, *names: str) -> dict[str, int]:

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from minute_samples import sample_minute
 from typer.testing import CliRunner
 
 from engage.cli import app
-from engage.emotions import EMOTIONS
 from engage.minutes.metrics import MinuteMetrics
 from engage.store import urls
 from engage.store.database import open_store
@@ -27,26 +27,7 @@ def invoke(*args: str):
 
 
 def minute(k: int) -> MinuteMetrics:
-    shares = {e: 1 / len(EMOTIONS) for e in EMOTIONS}
-    return MinuteMetrics(
-        minute=k,
-        start_s=60.0 * k,
-        end_s=60.0 * k + 59,
-        frames_sampled=60,
-        frames_expected=60,
-        faces_total=120,
-        faces_mean=2.0,
-        faces_max=3,
-        suppressed=False,
-        emotion_mean=shares,
-        emotion_top_share=shares,
-        dominant_emotion="neutral",
-        valence=0.0,
-        engagement=0.5,
-        engagement_high=0.2,
-        engagement_nominal=0.7,
-        engagement_low=0.1,
-    )
+    return sample_minute(k)
 
 
 @pytest.fixture()

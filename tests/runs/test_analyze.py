@@ -100,9 +100,9 @@ def test_analyze_stores_one_row_per_minute_and_show_export_agree(clips, db, tmp_
     stored = pd.read_parquet(parquet)
     assert len(stored) == 3 and stored["corrected_neutral_high90"].notna().all()
     assert exported[0]["engagement_low90"] and exported[0]["corrected_fear"]  # every format has the new columns
-    table = run("show", "1", "--db", str(db), env={"COLUMNS": "160"})  # a wide terminal: one line per minute
+    table = run("show", "1", "--db", str(db), env={"COLUMNS": "80"})  # one line per minute at 80 columns
     assert table.returncode == 0 and "Week 3" in table.stdout
-    assert "engagement ±90%" in table.stdout
+    assert "the 90% interval" in table.stdout
     assert re.search(rf"{minutes[0]['engagement']:.2f} (±|−)0\.\d\d", table.stdout), table.stdout
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from minute_samples import sample_minute
 
-from engage.emotions import EMOTIONS
 from engage.errors import EngageError
 from engage.minutes.metrics import MinuteMetrics
 from engage.store.database import Store
@@ -27,26 +27,7 @@ def store(db_path: Path) -> Iterator[Store]:
 
 
 def minute(k: int) -> MinuteMetrics:
-    shares = {e: 1 / len(EMOTIONS) for e in EMOTIONS}
-    return MinuteMetrics(
-        minute=k,
-        start_s=60.0 * k,
-        end_s=60.0 * k + 59,
-        frames_sampled=60,
-        frames_expected=60,
-        faces_total=120,
-        faces_mean=2.0,
-        faces_max=3,
-        suppressed=False,
-        emotion_mean=shares,
-        emotion_top_share=shares,
-        dominant_emotion="neutral",
-        valence=0.0,
-        engagement=0.5,
-        engagement_high=0.2,
-        engagement_nominal=0.7,
-        engagement_low=0.1,
-    )
+    return sample_minute(k)
 
 
 def new_session(store: Store, name: str = "lecture") -> int:
