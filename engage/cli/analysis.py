@@ -279,10 +279,14 @@ def batch_command(
 ) -> None:
     """Analyse many videos in parallel (local cores or a Dask cluster); reruns skip finished ones."""
     from engage.runs.batch import run_batch
+    from engage.runs.batch_inputs import skipped_in_folders
     from engage.runs.batch_progress import RichBatchProgress, results_table, summary_line
     from engage.signals import stop_requested_by_signals
 
     config, store = setup(config_file, database=db, sample_fps=sample_fps)
+    for folder, count, suffixes in skipped_in_folders(paths):
+        shown = ", ".join(suffixes[:5]) + (", …" if len(suffixes) > 5 else "")
+        err.print(f"skipping {count} file(s) in {folder} that are not videos ({shown})")
     stop = threading.Event()
     with (
         on_interrupt("finished videos are kept; the running ones are marked partial and redone by the next run"),

@@ -71,6 +71,24 @@ _FORMAT_SPEC = re.compile(r"(.?[<>^=])?0?\d{0,3}[sd]?")
 MAX_NAME_CHARS = 1000
 
 
+def skipped_in_folders(specs: Sequence[str | Path]) -> list[tuple[Path, int, list[str]]]:
+    """For each folder named by ``specs``: (folder, how many files in it are not videos, their suffixes).
+
+    A batch over a folder takes only the video files in it; this says what it left, so nothing is
+    skipped without a word. Folders with nothing left out are not listed.
+    """
+    found: list[tuple[Path, int, list[str]]] = []
+    for spec in specs:
+        folder = Path(os.path.expanduser(str(spec)))
+        if not folder.is_dir():
+            continue
+        others = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in VIDEO_SUFFIXES]
+        if others:
+            suffixes = sorted({p.suffix.lower() or "(none)" for p in others})
+            found.append((folder, len(others), suffixes))
+    return found
+
+
 def check_name_pattern(pattern: str) -> None:
     """Raise a one-line EngageError if ``pattern`` uses a field that does not exist or is malformed.
 

@@ -261,3 +261,17 @@ def test_rerun_after_an_interrupted_batch_redoes_partial_files_and_duplicates_no
     after = {name: (sid, started) for name, sid, _, _, started in sessions}
     assert after["1-short"] == before["1-short"]  # finished work is kept, not redone
     assert after["2-long"][1] > before["2-long"][1] and minutes[after["2-long"][0]] == 3  # the partial one, redone
+
+
+def test_a_folder_batch_says_which_files_it_skipped(tmp_path):
+    from engage.runs.batch_inputs import skipped_in_folders
+
+    (tmp_path / "week1").mkdir()
+    (tmp_path / "week1" / "notes.txt").write_text("x")
+    (tmp_path / "week1" / "slides.PDF").write_bytes(b"%PDF")
+    (tmp_path / "week1" / "lecture.mp4").write_bytes(b"")
+    (tmp_path / "week2").mkdir()
+    (tmp_path / "week2" / "lecture.mkv").write_bytes(b"")
+    assert skipped_in_folders([tmp_path / "week1", tmp_path / "week2", tmp_path / "missing"]) == [
+        (tmp_path / "week1", 2, [".pdf", ".txt"])
+    ]
