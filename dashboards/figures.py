@@ -213,8 +213,15 @@ def emotion_timeline(minutes: Sequence[MinuteMetrics], title: str = "Emotions mi
         hovermode="x unified",
         shapes=shapes,
         annotations=notes,
-        legend={"orientation": "v", "x": 1.01, "y": 1, "yanchor": "top", "traceorder": "reversed"},
-        margin={"r": 110},
+        # Above the plot, not beside it: a side legend would narrow this chart's x-axis against the charts below.
+        legend={
+            "orientation": "h",
+            "x": 1,
+            "xanchor": "right",
+            "y": 1.02,
+            "yanchor": "bottom",
+            "traceorder": "reversed",
+        },
     )
     return {"data": bands + list(reversed(hovers)), "layout": layout}
 
@@ -305,7 +312,7 @@ def faces_timeline(minutes: Sequence[MinuteMetrics], title: str = "Faces seen pe
     slots = by_minute(minutes)
     data = []
     for suppressed, name, colour, pattern in (
-        (False, "faces", "#0072B2", ""),
+        (False, "faces", "#555555", ""),  # grey: no emotion owns it
         (True, "too few faces: emotions hidden", "#999999", "/"),
     ):
         x, y, custom = [], [], []

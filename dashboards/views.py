@@ -187,7 +187,7 @@ def session_view(source: DataSource, session_id: Any) -> SessionView:
         ("Minutes stored", str(len(minutes))),
         ("Mean engagement", f"{mean:.2f}" if mean is not None else "–"),
         ("Typical faces per frame", f"{faces / frames:.1f}" if frames else "–"),
-        ("Minutes hidden for privacy", f"{suppressed} (under {config.privacy.min_faces} face(s) per frame)"),
+        ("Hidden for privacy", privacy_note(suppressed, len(minutes), config.privacy.min_faces)),
     ]
     if not minutes:
         view.message = Unavailable(
@@ -221,6 +221,13 @@ def session_csv(source: DataSource, session_id: Any) -> tuple[str, str] | None:
     except EngageError:
         return None
     return default_filename(info, "csv"), csv_text(frame)  # formulas in names made plain text, as the export
+
+
+def privacy_note(suppressed: int, minutes: int, min_faces: int) -> str:
+    """How many minutes privacy hid, and the rule, in words: "none (minutes with no face are hidden)"."""
+    rule = "minutes with no face" if min_faces <= 1 else f"minutes averaging fewer than {min_faces} faces a frame"
+    hidden = f"{suppressed} of {minutes} minute{'s' * (minutes != 1)}" if suppressed else "none"
+    return f"{hidden} ({rule} are hidden)"
 
 
 def sheets_status(config: Any) -> tuple[bool, str | None]:

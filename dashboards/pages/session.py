@@ -13,7 +13,12 @@ from dashboards.views import session_csv, session_view, sheets_status
 
 page = Page("/session/<session_id>", name="Session", title="engage — session", order=90)
 
-GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+# Only the download-as-PNG button: zoom and pan tools are clutter on a one-page report.
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "modeBarButtons": [["toImage"]],
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
 
 
 def _graph(graph_id: str, height: int) -> dcc.Graph:
