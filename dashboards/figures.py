@@ -20,6 +20,13 @@ EMOTION_COLOURS: dict[str, str] = EMOTION_HEX
 # Bottom to top of the stacked area: the usual large shares first, so the small ones sit on a steady base.
 STACK_ORDER: tuple[str, ...] = ("neutral", "happy", "surprise", "sad", "fear", "angry", "disgust")
 assert set(STACK_ORDER) == set(EMOTIONS)
+# Only the download-as-PNG button: zoom and pan tools are clutter on a one-page report.
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "modeBarButtons": [["toImage"]],
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+
 LINE_COLOURS: tuple[str, ...] = ("#000000", "#E69F00", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9")
 LINE_DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 SUPPRESSED_FILL = "rgba(120,120,120,0.18)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, dcc, html
 
+from dashboards import figures
 from dashboards.app import data_source
 from dashboards.pages import Page
 from dashboards.views import comparison_view, parse_ids, session_options
@@ -29,7 +30,7 @@ def layout(ids: str | None = None, **_query: str) -> html.Div:
                 multi=True,
                 placeholder="Pick sessions…" if options else "No sessions with minutes yet",
             ),
-            dcc.Graph(id="compare-chart", config={"displaylogo": False}, style={"height": "460px"}),
+            dcc.Graph(id="compare-chart", config=figures.GRAPH_CONFIG, style={"height": "460px"}),
         ]
     )
 

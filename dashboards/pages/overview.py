@@ -6,6 +6,7 @@ import dash
 import dash_ag_grid as dag
 from dash import Input, Output, dcc, html
 
+from dashboards import figures
 from dashboards.app import data_source
 from dashboards.components import empty_state
 from dashboards.pages import Page
@@ -84,7 +85,7 @@ def layout(**_query: str) -> html.Div:
             html.Div(
                 id="overview-body",
                 children=[
-                    dcc.Graph(id="overview-chart", config={"displaylogo": False}, style={"height": "340px"}),
+                    dcc.Graph(id="overview-chart", config=figures.GRAPH_CONFIG, style={"height": "340px"}),
                     dcc.Location(id="overview-go", refresh="callback-nav"),  # a click on a point opens its session
                     dag.AgGrid(
                         id="overview-table",

@@ -6,6 +6,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
+from dashboards import figures
 from dashboards.app import data_source
 from dashboards.components import code_spans, empty_state
 from dashboards.pages import Page
@@ -13,16 +14,9 @@ from dashboards.views import session_csv, session_view, sheets_status
 
 page = Page("/session/<session_id>", name="Session", title="engage — session", order=90)
 
-# Only the download-as-PNG button: zoom and pan tools are clutter on a one-page report.
-GRAPH_CONFIG = {
-    "displaylogo": False,
-    "modeBarButtons": [["toImage"]],
-    "toImageButtonOptions": {"format": "png", "scale": 2},
-}
-
 
 def _graph(graph_id: str, height: int) -> dcc.Graph:
-    return dcc.Graph(id=graph_id, config=GRAPH_CONFIG, style={"height": f"{height}px"})
+    return dcc.Graph(id=graph_id, config=figures.GRAPH_CONFIG, style={"height": f"{height}px"})
 
 
 @page.layout

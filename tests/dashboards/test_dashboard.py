@@ -249,6 +249,7 @@ def test_overview_session_page_and_csv(dash_duo, seeded: dict) -> None:
 
     dash_duo.driver.get(dash_duo.server_url + f"/compare?ids={ids['lecture']},{ids['live']}")
     compare = _wait_plot(dash_duo, "compare-chart", lambda d: len(d) == 2)
+    assert all("markers" in trace["mode"] for trace in compare)  # a lone minute is drawn, not just lines
     assert [t["name"] for t in compare] == [f"#{ids['lecture']} Algebra [week 3]", f"#{ids['live']} Live seminar"]
     _shot(dash_duo, "compare")
     assert dash_duo.get_logs() == [], "browser console not clean"

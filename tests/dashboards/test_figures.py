@@ -26,7 +26,6 @@ def test_compare_draws_a_one_minute_session_as_a_visible_marker():
 
 def test_session_charts_share_their_x_axis_width_and_privacy_reads_plainly():
     from dashboards import intervals
-    from dashboards.pages.session import GRAPH_CONFIG
     from dashboards.views import privacy_note
 
     minutes = [minute(0, 0.6), minute(1, 0.5)]
@@ -39,6 +38,6 @@ def test_session_charts_share_their_x_axis_width_and_privacy_reads_plainly():
     margins = {(f["layout"]["margin"]["l"], f["layout"]["margin"]["r"]) for f in stacked}
     assert len(margins) == 1  # the same left and right margins: their minute axes line up
     assert all(f["layout"].get("legend", {}).get("orientation", "h") == "h" for f in stacked)  # none beside its plot
-    assert GRAPH_CONFIG["modeBarButtons"] == [["toImage"]]
+    assert figures.GRAPH_CONFIG["modeBarButtons"] == [["toImage"]]
     assert privacy_note(0, 12, 1) == "none (minutes with no face are hidden)"
     assert privacy_note(2, 12, 3) == "2 of 12 minutes (minutes averaging fewer than 3 faces a frame are hidden)"
