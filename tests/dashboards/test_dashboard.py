@@ -142,7 +142,8 @@ def _shot(dash_duo, name: str) -> Path:
 def _plot(dash_duo, graph_id: str) -> list[dict]:
     return dash_duo.driver.execute_script(
         "const el = document.querySelector(arguments[0] + ' .js-plotly-plot');"
-        "return el && el.data ? el.data.map(t => ({name: t.name, x: t.x, y: t.y, customdata: t.customdata})) : null;",
+        "return el && el.data ? el.data.map(t => "
+        "({name: t.name, mode: t.mode, x: t.x, y: t.y, customdata: t.customdata})) : null;",
         f"#{graph_id}",
     )
 
