@@ -134,31 +134,45 @@ def default_checkpoint_dir(models_dir: Path, run_name: str) -> Path:
     return models_dir / "training" / run_name
 
 
-def _save_checkpoint(path: Path, config: TrainConfig, state: TrainState, model, optimizer, ema, best) -> None:
-    arrays: dict[str, np.ndarray] = {}
-    for prefix, values in (
-        ("model", [to_numpy(v) for v in model.variables]),
-        ("optimizer", [to_numpy(v) for v in optimizer.variables]),
-        ("ema", ema.values),
-        ("best", best),
-    ):
-        arrays.update({f"{prefix}/{i:04d}": v for i, v in enumerate(values)})
-    meta = {"config": config.fingerprint(), "state": asdict(state), "ema_steps": ema.steps}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)  # one atomic file: a stop mid-write keeps the previous epoch intact
+    os.replace(tmp, path)
+
+
+def _numbered(groups: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    return {f"{prefix}/{i:04d}": v for prefix, values in groups.items() for i, v in enumerate(values)}
+
+
+def _save_checkpoint(path: Path, config: TrainConfig, state: TrainState, model, optimizer, ema, best) -> None:
+    """Two files, each small enough to commit: the weight averages of this epoch (a file named by the epoch),
+    then the checkpoint that names it, replaced atomically; a stop at any point leaves a consistent pair."""
+    averages = path.with_name(f"averages-e{state.epochs_done:03d}.npz")
+    _write_npz(averages, _numbered({"ema": ema.values, "best": best}))
+    meta = {"config": config.fingerprint(), "state": asdict(state), "ema_steps": ema.steps, "averages": averages.name}
+    arrays = _numbered(
+        {"model": [to_numpy(v) for v in model.variables], "optimizer": [to_numpy(v) for v in optimizer.variables]}
+    )
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    _write_npz(path, arrays)
+    for stale in path.parent.glob("averages-e*.npz"):
+        if stale != averages:
+            stale.unlink()
 
 
 def load_checkpoint(path: Path) -> tuple[dict, dict[str, list[np.ndarray]]]:
-    """(meta, arrays by prefix) of a checkpoint file."""
+    """(meta, arrays by prefix: model, optimizer, ema, best) of a checkpoint and the averages file it names."""
+    groups: dict[str, list[np.ndarray]] = {"model": [], "optimizer": [], "ema": [], "best": []}
     with np.load(path) as data:
         meta = json.loads(bytes(data["meta"]).decode())
-        groups: dict[str, list[np.ndarray]] = {"model": [], "optimizer": [], "ema": [], "best": []}
         for key in sorted(k for k in data.files if k != "meta"):
             groups[key.split("/")[0]].append(data[key])
+    if "averages" in meta:
+        with np.load(path.with_name(meta["averages"])) as data:
+            for key in sorted(data.files):
+                groups[key.split("/")[0]].append(data[key])
     return meta, groups
 
 
