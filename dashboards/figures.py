@@ -141,6 +141,14 @@ def _minute_label(i: int) -> str:
     return f"minute {i + 1} ({i}:00–{i + 1}:00)"
 
 
+def band_rect(y0: float, y1: float, colour: str) -> dict[str, Any]:
+    """A horizontal band across the whole plot, behind the data (the engagement bands)."""
+    return {
+        "type": "rect", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": y0, "y1": y1,
+        "fillcolor": colour, "line": {"width": 0}, "layer": "below",
+    }  # fmt: skip
+
+
 def band_polygon(
     x: Sequence[float], lower: Sequence[float | None], upper: Sequence[float | None]
 ) -> tuple[list[float | None], list[float | None]]:
@@ -275,20 +283,7 @@ def engagement_timeline(
     ]
     shapes, notes = suppressed_shapes(slots)
     for y0, y1, colour, label in bands:
-        shapes.append(
-            {
-                "type": "rect",
-                "xref": "paper",
-                "yref": "y",
-                "x0": 0,
-                "x1": 1,
-                "y0": y0,
-                "y1": y1,
-                "fillcolor": colour,
-                "line": {"width": 0},
-                "layer": "below",
-            }
-        )
+        shapes.append(band_rect(y0, y1, colour))
         notes.append(
             {
                 "text": label,
@@ -429,18 +424,7 @@ def comparison(series: Sequence[tuple[str, Sequence[MinuteMetrics]]], low_band: 
             }
         )
     shapes = [
-        {
-            "type": "rect",
-            "xref": "paper",
-            "yref": "y",
-            "x0": 0,
-            "x1": 1,
-            "y0": y0,
-            "y1": y1,
-            "fillcolor": colour,
-            "line": {"width": 0},
-            "layer": "below",
-        }
+        band_rect(y0, y1, colour)
         for y0, y1, colour in ((0, low_band, "rgba(213,94,0,0.10)"), (high_band, 1, "rgba(0,114,178,0.10)"))
     ]
     longest = max((len(by_minute(m)) for _, m in series), default=1)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from dashboards.figures import FONT, empty_figure
+from dashboards.figures import FONT, band_rect, empty_figure
 from engage.minutes.timefmt import format_clock
 from engage.store.overview import SessionSummary
 
@@ -172,21 +172,7 @@ def sessions_by_date(summaries: Sequence[SessionSummary], low_band: float, high_
             "showline": True,
             "zeroline": False,
         },
-        "shapes": [
-            {
-                "type": "rect",
-                "xref": "paper",
-                "yref": "y",
-                "x0": 0,
-                "x1": 1,
-                "y0": y0,
-                "y1": y1,
-                "fillcolor": colour,
-                "line": {"width": 0},
-                "layer": "below",
-            }
-            for y0, y1, colour, _label in bands
-        ],
+        "shapes": [band_rect(y0, y1, colour) for y0, y1, colour, _label in bands],
         "annotations": [
             {
                 "text": label,
