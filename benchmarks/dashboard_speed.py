@@ -38,6 +38,8 @@ def synthetic_minute(i: int, rng: random.Random, faces: int) -> MinuteMetrics:
     high = rng.random() * 0.5
     low = rng.random() * (1 - high) * 0.5
     engagement = rng.uniform(0.2, 0.9)
+    facing = rng.uniform(0.4, 0.9)
+    down = rng.uniform(0, 1 - facing)
     return MinuteMetrics(
         minute=i,
         start_s=i * 60.0,
@@ -61,6 +63,12 @@ def synthetic_minute(i: int, rng: random.Random, faces: int) -> MinuteMetrics:
         emotion_corrected=dict(top),
         emotion_corrected_low90={e: v * 0.7 for e, v in top.items()},
         emotion_corrected_high90={e: min(1.0, v * 1.3 + 0.02) for e, v in top.items()},
+        people=faces + rng.randint(0, 3),
+        attention_facing=facing,
+        attention_down=down,
+        attention_away=1 - facing - down,
+        readable_share=rng.uniform(0.6, 1.0),
+        engagement_v1=rng.uniform(0.2, 0.9),
     )
 
 
@@ -170,7 +178,8 @@ def main() -> None:
         )
 
         outputs = [("session-title", "children"), ("session-facts", "children"), ("session-message", "children")]
-        outputs += [("session-charts", "style"), ("emotion-timeline", "figure"), ("corrected-shares", "figure")]
+        outputs += [("session-charts", "style"), ("emotion-timeline", "figure"), ("attention-timeline", "figure")]
+        outputs += [("attention-chart", "style"), ("attention-note", "children"), ("corrected-shares", "figure")]
         outputs += [("engagement-timeline", "figure")]
         outputs += [("faces-timeline", "figure"), ("dominant-emotions", "figure"), ("session-refresh", "disabled")]
         outputs += [("session-live", "children")]

@@ -34,7 +34,9 @@ MINUTE_AXIS = "Minute of the lecture (1 = first minute)"
 FONT = {"family": "DejaVu Sans, Arial, sans-serif", "size": 13}
 
 
-def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
+def chart_layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
+    """Every chart's layout: title, axis titles, font, margins (the same on each, so minute axes line up), legend
+    above the plot; ``extra`` keys replace (or, for dicts, update) the defaults."""
     layout: dict[str, Any] = {
         "title": {"text": title, "x": 0.01, "xanchor": "left"},
         "xaxis": {"title": {"text": x_title}, "zeroline": False},
@@ -70,7 +72,7 @@ def minute_axis(minutes: int) -> dict[str, Any]:
 
 def empty_figure(title: str, message: str, x_title: str = MINUTE_AXIS, y_title: str = "") -> dict[str, Any]:
     """A titled, labelled chart with a message in place of data."""
-    layout = _layout(title, x_title, y_title)
+    layout = chart_layout(title, x_title, y_title)
     layout["xaxis"]["visible"] = False
     layout["yaxis"]["visible"] = False
     layout["annotations"] = [
@@ -219,7 +221,7 @@ def emotion_timeline(minutes: Sequence[MinuteMetrics], title: str = "Emotions mi
         )
         lower = upper
     shapes, notes = suppressed_shapes(slots)
-    layout = _layout(
+    layout = chart_layout(
         title,
         MINUTE_AXIS,
         "Share of faces",
@@ -296,7 +298,7 @@ def engagement_timeline(
                 "font": {"size": 11, "color": "#444444"},
             }
         )
-    layout = _layout(
+    layout = chart_layout(
         title,
         MINUTE_AXIS,
         "Engagement (0 = none, 1 = full)",
@@ -339,7 +341,7 @@ def faces_timeline(minutes: Sequence[MinuteMetrics], title: str = "Faces seen pe
                 ),
             }
         )
-    layout = _layout(
+    layout = chart_layout(
         title,
         MINUTE_AXIS,
         "Faces per frame",
@@ -383,7 +385,7 @@ def dominant_emotions(minutes: Sequence[MinuteMetrics], title: str = "Dominant e
         }
     ]
     top = max(totals.values())
-    layout = _layout(
+    layout = chart_layout(
         title,
         "Share of all faces in the session",
         "Strongest emotion",
@@ -428,7 +430,7 @@ def comparison(series: Sequence[tuple[str, Sequence[MinuteMetrics]]], low_band: 
         for y0, y1, colour in ((0, low_band, "rgba(213,94,0,0.10)"), (high_band, 1, "rgba(0,114,178,0.10)"))
     ]
     longest = max((len(by_minute(m)) for _, m in series), default=1)
-    layout = _layout(
+    layout = chart_layout(
         title,
         MINUTE_AXIS,
         "Engagement index (0–1)",

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from dashboards import figures, intervals
+from dashboards import attention, figures, intervals
 from dashboards.data import DataSource, Unavailable
 from dashboards.overview_chart import sessions_by_date
 from engage.errors import DatabaseUnavailable, EngageError, NotFound
-from engage.minutes.metrics import MinuteMetrics, session_engagement
+from engage.minutes.metrics import MinuteMetrics, session_attention, session_engagement
 from engage.minutes.timefmt import format_clock
 from engage.store.overview import SessionSummary
 from engage.store.schema import SessionInfo
@@ -138,6 +138,7 @@ class SessionView:
     facts: list[tuple[str, str]] = field(default_factory=list)
     message: Unavailable | None = None  # why there is nothing (or little) to show
     live: bool = False
+    attention_note: str | None = None  # why there is no attention timeline (a session from before head pose)
 
 
 def _parse_id(session_id: Any) -> int | None:
@@ -148,7 +149,8 @@ def _parse_id(session_id: Any) -> int | None:
 
 
 def session_view(source: DataSource, session_id: Any) -> SessionView:
-    """Everything the session page shows: facts, the four charts and any empty-state advice."""
+    """Everything the session page shows: facts, the charts, any empty-state advice, and the note that stands in
+    for the attention timeline of a session without head pose figures."""
     store = source.store()
     if isinstance(store, Unavailable):
         return SessionView(message=store)
@@ -168,6 +170,7 @@ def session_view(source: DataSource, session_id: Any) -> SessionView:
     view.figures = {
         # Raw: each face's strongest emotion. The corrected shares, with their intervals, are "corrected".
         "emotions": figures.emotion_timeline(minutes, title="Emotions minute by minute (raw: each face's top label)"),
+        "attention": attention.attention_timeline(minutes),
         "corrected": intervals.corrected_shares_figure(minutes),
         "engagement": intervals.add_engagement_band(
             figures.engagement_timeline(minutes, band.low_band, band.high_band), minutes
@@ -179,6 +182,9 @@ def session_view(source: DataSource, session_id: Any) -> SessionView:
     frames = sum(m.frames_sampled for m in minutes)
     faces = sum(m.faces_total for m in minutes)
     suppressed = sum(1 for m in minutes if m.suppressed)
+    shares = session_attention(minutes)
+    people = max((m.people for m in minutes if m.people is not None), default=None)
+    view.attention_note = attention.attention_note(minutes)
     view.facts = [
         ("Started (UTC)", info.started_at.strftime("%Y-%m-%d %H:%M")),
         ("Length", format_clock(session_seconds(info, max((m.minute for m in minutes), default=None)), missing="–")),
@@ -187,6 +193,11 @@ def session_view(source: DataSource, session_id: Any) -> SessionView:
         ("Minutes stored", str(len(minutes))),
         ("Mean engagement", f"{mean:.2f}" if mean is not None else "–"),
         ("Typical faces per frame", f"{faces / frames:.1f}" if frames else "–"),
+        ("People (most in a minute)", str(people) if people is not None else "–"),
+        (
+            "Attention (facing / down / away)",
+            " / ".join(f"{shares[s]:.0%}" for s in shares) if shares else "–",
+        ),
         ("Hidden for privacy", privacy_note(suppressed, len(minutes), config.privacy.min_faces)),
     ]
     if not minutes:

@@ -14,6 +14,7 @@ from engage.emotions import EMOTIONS
 from engage.errors import ConfigError
 from engage.paths import DEFAULT_CONFIG
 from engage.safetext import mask_password
+from engage.types import ATTENTION_STATES
 
 # ENGAGE_* variables that are not configuration keys.
 NON_CONFIG_ENV = {"ENGAGE_DATA", "ENGAGE_HOME", "ENGAGE_CACHE", "ENGAGE_VIDEOS", "ENGAGE_CONFIG", "ENGAGE_DEBUG"}
@@ -58,6 +59,40 @@ class EngagementConfig(_Section):
         # low_band >= high_band would count a face as both high and low and store a negative nominal share.
         if self.low_band >= self.high_band:
             raise ValueError(f"low_band ({self.low_band:g}) must be below high_band ({self.high_band:g})")
+        return self
+
+
+class AttentionConfig(_Section):
+    """Head pose, anonymous face tracks and attention states (engage.attention); see config.yaml."""
+
+    facing_cone_deg: float = Field(25.0, gt=0, le=90)
+    down_pitch_deg: float = Field(20.0, gt=0, le=90)
+    down_max_yaw_deg: float = Field(40.0, gt=0, le=90)
+    readable_yaw_deg: float = Field(37.5, gt=0, le=90)
+    readable_pitch_down_deg: float = Field(22.5, gt=0, le=90)
+    readable_pitch_up_deg: float = Field(22.5, gt=0, le=90)
+    reference_yaw: float | None = Field(None, ge=-90, le=90)
+    reference_pitch: float | None = Field(None, ge=-90, le=90)
+    reference_window_s: float = Field(300.0, gt=0, le=86400)
+    reference_pitch_limit_deg: float = Field(15.0, ge=0, le=90)
+    smoothing_samples: int = Field(5, ge=1, le=60)
+    lost_s: float = Field(3.0, gt=0, le=600)
+    weights: dict[str, float] = Field(default_factory=lambda: {"facing": 1.0, "down": 0.8, "away": 0.3})
+
+    @field_validator("weights")
+    @classmethod
+    def _all_states(cls, weights: dict[str, float]) -> dict[str, float]:
+        if set(weights) != set(ATTENTION_STATES):
+            states = ", ".join(ATTENTION_STATES)
+            raise ValueError(f"needs exactly the states {states}, not {', '.join(sorted(weights))}")
+        if any(not 0 <= w <= 1 for w in weights.values()):
+            raise ValueError("attention weights must be between 0 and 1")
+        return weights
+
+    @model_validator(mode="after")
+    def _fixed_reference_is_whole(self) -> AttentionConfig:
+        if (self.reference_yaw is None) != (self.reference_pitch is None):
+            raise ValueError("set both reference_yaw and reference_pitch for a fixed direction, or neither")
         return self
 
 
@@ -109,6 +144,7 @@ class Config(_Section):
     detector: DetectorConfig = DetectorConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     engagement: EngagementConfig = EngagementConfig()
+    attention: AttentionConfig = AttentionConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     recorder: RecorderConfig = RecorderConfig()
     sheets: SheetsConfig = SheetsConfig()

@@ -1,8 +1,10 @@
 """Export a session's per-minute metrics to CSV, Parquet or JSON files.
 
 A minute is MinuteMetrics' flat row everywhere (engage.minutes.metrics.ROW_COLUMNS: ``minute`` 1-based, one
-``mean_<emotion>`` and one ``share_<emotion>`` column per emotion): CSV and Parquet rows are ``session_id``,
-``session_name`` and that row; JSON is the session with a ``minutes`` list of those rows.
+``mean_<emotion>`` and one ``share_<emotion>`` column per emotion, then the newer columns such as the head pose
+ones, ``people`` and ``attention_facing``/``_down``/``_away``): CSV and Parquet rows are ``session_id``,
+``session_name`` and that row; JSON is the session with a ``minutes`` list of those rows. A figure nothing
+measured (a minute stored before engage measured it) is an empty cell, a Parquet null, JSON null.
 
 CSV files are opened by spreadsheets, which run a cell starting with ``=``, ``+``, ``-`` or ``@`` as a formula:
 text cells (a session called ``=HYPERLINK(...)``) get a leading ``'`` there, so they stay text (``csv_text``).
@@ -22,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from engage.errors import EngageError
-from engage.minutes.metrics import FLOAT_COLUMNS, ROW_COLUMNS
+from engage.minutes.metrics import FLOAT_COLUMNS, OPTIONAL_INT_COLUMNS, ROW_COLUMNS
 from engage.safetext import spreadsheet_text, terminal_safe
 from engage.store.database import Store
 from engage.store.schema import SessionInfo
@@ -33,8 +35,9 @@ FORMATS = ("csv", "parquet", "json")
 def minutes_frame(store: Store, session: SessionInfo) -> pd.DataFrame:
     """One row per minute, with the session's id and name first (the columns are there without minutes too)."""
     frame = pd.DataFrame([m.to_row() for m in store.minutes(session.id)], columns=list(ROW_COLUMNS))
-    # Numbers stay numbers when a column has none (minutes stored before the intervals): NaN, not None objects.
-    frame = frame.astype(dict.fromkeys(FLOAT_COLUMNS, "float64"))
+    # Numbers stay numbers when a column has none (minutes stored before the intervals): NaN, not None objects;
+    # a count that may be missing (people) stays a whole number, as pandas' nullable Int64.
+    frame = frame.astype({**dict.fromkeys(FLOAT_COLUMNS, "float64"), **dict.fromkeys(OPTIONAL_INT_COLUMNS, "Int64")})
     frame.insert(0, "session_name", session.name)
     frame.insert(0, "session_id", session.id)
     return frame

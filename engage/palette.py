@@ -3,11 +3,16 @@
 
 The seven colours are the Okabe & Ito (2008) "Color Universal Design" palette, which stays distinguishable with
 the common colour-vision deficiencies. Text on a colour is black or white, whichever contrasts more (WCAG).
+
+The three attention states (head pose: facing, down, away) are drawn in one purple from dark to light, a hue no
+emotion uses: told apart by lightness alone, so with any colour-vision deficiency and in greyscale too, and
+never mistaken for an emotion.
 """
 
 from __future__ import annotations
 
 from engage.emotions import EMOTIONS
+from engage.minutes.metrics import ATTENTION_STATES
 
 EMOTION_HEX: dict[str, str] = {
     "angry": "#D55E00",  # vermillion
@@ -20,6 +25,14 @@ EMOTION_HEX: dict[str, str] = {
 }
 assert set(EMOTION_HEX) == set(EMOTIONS)
 UNKNOWN_HEX = "#999999"  # a label that is not one of the seven
+
+# engage.minutes.metrics.ATTENTION_STATES, darkest first (ColorBrewer "Purples").
+ATTENTION_HEX: dict[str, str] = {
+    "facing": "#3F007D",  # dark purple
+    "down": "#807DBA",  # mid purple
+    "away": "#DADAEB",  # pale lavender
+}
+assert tuple(ATTENTION_HEX) == ATTENTION_STATES
 
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:

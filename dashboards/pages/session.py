@@ -1,4 +1,4 @@
-"""One session minute by minute: emotions, engagement, faces, dominant emotions; live while recording."""
+"""One session minute by minute: emotions, attention, engagement, faces, dominant emotions; live while recording."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def layout(session_id: str | None = None, **_query: str) -> html.Div:
                 id="session-charts",
                 children=[
                     _graph("emotion-timeline", 380),
+                    # Under the emotions, on the same minute axis; a note instead for a session from before head pose.
+                    html.Div(_graph("attention-timeline", 300), id="attention-chart"),
+                    html.P(id="attention-note", className="hint"),
                     _graph("corrected-shares", 80 + 92 * 7),  # dashboards.intervals: one strip per emotion
                     _graph("engagement-timeline", 340),
                     html.Div(
@@ -72,6 +75,9 @@ def layout(session_id: str | None = None, **_query: str) -> html.Div:
     Output("session-message", "children"),
     Output("session-charts", "style"),
     Output("emotion-timeline", "figure"),
+    Output("attention-timeline", "figure"),
+    Output("attention-chart", "style"),
+    Output("attention-note", "children"),
     Output("corrected-shares", "figure"),
     Output("engagement-timeline", "figure"),
     Output("faces-timeline", "figure"),
@@ -86,7 +92,9 @@ def update_session(_n: int | None, session_id: str | None):
     message = empty_state(view.message) if view.message else None
     if view.info is None:
         empty = {"data": [], "layout": {}}
-        return "Session not found", [], message, {"display": "none"}, empty, empty, empty, empty, empty, True, None
+        hidden = {"display": "none"}
+        # title, facts, message, charts' style, emotions, attention, its style and note, the other four charts
+        return "Session not found", [], message, hidden, empty, empty, hidden, None, *[empty] * 4, True, None
     facts = []
     for term, value in view.facts:
         facts += [html.Dt(term), html.Dd(value)]
@@ -106,6 +114,9 @@ def update_session(_n: int | None, session_id: str | None):
         message,
         {"display": "none"} if no_faces else {},
         f["emotions"],
+        f["attention"],
+        {"display": "none"} if view.attention_note else {},
+        code_spans(view.attention_note) if view.attention_note else None,
         f["corrected"],
         f["engagement"],
         f["faces"],

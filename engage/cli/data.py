@@ -30,7 +30,7 @@ from engage.cli.common import (
 )
 from engage.cli.console import styled
 from engage.errors import EngageError, NotFound
-from engage.minutes.metrics import MinuteMetrics, session_engagement
+from engage.minutes.metrics import MinuteMetrics, session_attention, session_engagement
 from engage.minutes.timefmt import format_clock
 
 
@@ -91,25 +91,31 @@ def show_command(
     )
     started = f"{info.started_at:%Y-%m-%d %H:%M} UTC"
     out.print(f"{_source_label(info.source)}, started {started}, media {format_clock(info.media_duration_s)}")
-    # Designed for 80 columns; every figure and the source's full path are in --json.
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for name, width in (("min", 3), ("frames", 5), ("faces", 5)):
+    # Designed for 80 columns; every figure (the engagement bands, down/away shares, engagement_v1) and the
+    # source's full path are in --json. A figure nothing measured (a minute from before head pose) is "–".
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
+    for name, width in (("min", 3), ("frames", 5), ("faces", 5), ("people", 6)):
         table.add_column(name, justify="right", no_wrap=True, min_width=width)
     table.add_column("engagement", no_wrap=True, min_width=10)
-    table.add_column("hi/nom/lo", justify="right", no_wrap=True, min_width=9)
+    table.add_column("facing", justify="right", no_wrap=True, min_width=6)
     table.add_column("valence", justify="right", no_wrap=True, min_width=7)
     table.add_column("top (corrected)", no_wrap=True, overflow="ellipsis", min_width=15)
     for m in minutes:
-        counts = (str(m.number), f"{m.frames_sampled}/{m.frames_expected}", f"{m.faces_mean:.1f}/{m.faces_max}")
+        counts = (
+            str(m.number),
+            f"{m.frames_sampled}/{m.frames_expected}",
+            f"{m.faces_mean:.1f}/{m.faces_max}",
+            "–" if m.people is None else str(m.people),
+        )
+        facing = "–" if m.attention_facing is None else f"{m.attention_facing:.0%}"
         if m.suppressed:
-            table.add_row(*counts, styled("hidden for privacy", "dim"), "", "", "")
+            table.add_row(*counts, styled("hidden (privacy)", "dim"), facing, "", "")
             continue
-        bands = f"{m.engagement_high:.0%}/{m.engagement_nominal:.0%}/{m.engagement_low:.0%}".replace("%", "")
         table.add_row(
             *counts,
-            f"{m.engagement:.2f}" + _plus_minus(m.engagement, m.engagement_low90, m.engagement_high90),
-            bands,
-            f"{m.valence:+.2f}",
+            _figure(m.engagement) + _plus_minus(m.engagement, m.engagement_low90, m.engagement_high90),
+            facing,
+            _figure(m.valence, "+.2f"),
             _top_corrected(m, shown=1) or (m.dominant_emotion or ""),
         )
     out.print(table)
@@ -120,13 +126,27 @@ def show_command(
         f"{sum(m.faces_total for m in minutes)} face readings, mean engagement "
         + ("n/a" if engagement is None else f"{engagement:.2f}")
     )
+    attention = session_attention(minutes)
+    if attention is not None:
+        people = max((m.people for m in minutes if m.people is not None), default=None)
+        out.print(
+            "head pose: "
+            + ", ".join(f"{state} {share:.0%}" for state, share in attention.items())
+            + " of faces"
+            + ("" if people is None else f"; at most {people} {'person' if people == 1 else 'people'} in a minute")
+        )
     if any(m.emotion_corrected for m in minutes):
         out.print("± −/+: the 90% interval (shares in points); corrected for the model's confusions")
 
 
-def _plus_minus(value: float, low: float | None, high: float | None, scale: float = 1.0, digits: int = 2) -> str:
+def _figure(value: float | None, spec: str = ".2f") -> str:
+    """A figure as the table prints it; "–" for one nothing measured."""
+    return "–" if value is None else format(value, spec)
+
+
+def _plus_minus(value: float | None, low: float | None, high: float | None, scale: float = 1.0, digits: int = 2) -> str:
     """The interval around ``value`` as " ±0.05", or " −0.08/+0.03" when it is lopsided (near 0 or 1)."""
-    if low is None or high is None:
+    if value is None or low is None or high is None:
         return ""
     below, above = f"{(value - low) * scale:.{digits}f}", f"{(high - value) * scale:.{digits}f}"
     return f" ±{above}" if below == above else f" −{below}/+{above}"

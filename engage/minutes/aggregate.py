@@ -1,15 +1,23 @@
-"""Per-minute aggregation of face-level emotion probabilities into MinuteMetrics.
+"""Per-minute aggregation of the faces of each sample into MinuteMetrics.
 
 Definitions (also in the README):
-- engagement index of a face: sum_k p_k * w_k / max(w) with the configured emotion weights;
-  a minute's ``engagement`` is its mean over all faces in the minute, and the band shares count
-  faces above ``high_band``, between the bands (inclusive) and below ``low_band``.
+- readable faces: frontal enough to the camera for the expression model (engage.attention). Emotion figures
+  (means, shares, corrected shares, valence, dominant emotion) count readable faces only.
+- expression index of a face: sum_k p_k * w_k / max(w) with the configured emotion weights. ``engagement_v1``
+  is its mean over every face of the minute, readable or not: the expression-only index of earlier releases.
+- engagement index (v2) of a face: its expression index (a face that is not readable counts as neutral) times
+  the attention weight of its state (facing / down / away; 1 for a face without a known pose). ``engagement``
+  is its mean over the minute's faces; the band shares count faces above ``high_band``, between the bands
+  (inclusive) and below ``low_band``.
+- attention shares: the shares of the minute's face samples with a known pose that were facing, down, away.
+- people: the distinct anonymous tracks seen in the minute.
 - valence: mean P(happy) minus mean P(angry + disgust + fear + sad), in [-1, 1].
-- privacy: a minute is suppressed (counts kept, emotion figures None) when the mean number of
-  faces in the frames that had any face is below ``min_faces``, or when it had no face at all.
+- privacy: a minute is suppressed (counts kept, every figure None) when the mean number of faces in the
+  frames that had any face is below ``min_faces``, or when it had no face at all; its emotion figures are left
+  out when the same holds for its readable faces.
 - corrected shares and the 90% intervals of them and of the engagement index: engage.minutes.shares.
-The open minute keeps its faces' probabilities in memory (7 numbers a face, a few thousand faces a minute) for
-the intervals; they are dropped when it closes, and only the aggregates are ever stored.
+The open minute keeps its faces' numbers in memory (a few thousand faces a minute) for the intervals; they are
+dropped when it closes, and only the aggregates are ever stored.
 """
 
 from __future__ import annotations
@@ -23,8 +31,7 @@ from engage.config import Config
 from engage.emotions import EMOTIONS
 from engage.minutes.metrics import MinuteMetrics
 from engage.minutes.shares import ShareCalibration, corrected_shares, load_share_calibration, mean_interval
-from engage.minutes.tracks import PlaceLinker
-from engage.types import FrameFaces
+from engage.types import ATTENTION_STATES, FrameFaces
 
 NEGATIVE = [EMOTIONS.index(e) for e in ("angry", "disgust", "fear", "sad")]
 HAPPY = EMOTIONS.index("happy")
@@ -36,7 +43,12 @@ def engagement_index(probabilities: np.ndarray, weights: Mapping[str, float]) ->
     return probabilities.astype(np.float64) @ w / w.max()
 
 
+DEFAULT_ATTENTION_WEIGHTS = {"facing": 1.0, "down": 0.8, "away": 0.3}
+
+
 class _OpenMinute:
+    """The open minute's faces, one array per frame with faces (for the intervals); dropped when it closes."""
+
     def __init__(self, minute: int) -> None:
         self.minute = minute
         self.frames = 0
@@ -44,14 +56,16 @@ class _OpenMinute:
         self.faces = 0
         self.faces_max = 0
         self.last_timestamp = minute * 60.0
-        self.probability_sum = np.zeros(len(EMOTIONS))
-        self.top_counts = np.zeros(len(EMOTIONS), np.int64)
-        self.engagement_sum = 0.0
-        self.bands = np.zeros(3, np.int64)  # high, nominal, low
-        self.probabilities: list[np.ndarray] = []  # per frame with faces: (faces, 7), for the intervals
-        self.engagements: list[np.ndarray] = []  # per frame with faces: each face's engagement index
-        self.places: list[np.ndarray] = []  # per frame with faces: each face's place (engage.minutes.tracks)
-        self.linker = PlaceLinker()
+        self.probabilities: list[np.ndarray] = []  # (faces, 7) of the readable faces
+        self.readable_frames: list[int] = []  # the frame of each readable face (index into frames with faces)
+        self.readable_places: list[np.ndarray] = []
+        self.expressions: list[np.ndarray] = []  # every face's expression index (engagement_v1)
+        self.engagements: list[np.ndarray] = []  # every face's engagement index (v2)
+        self.places: list[np.ndarray] = []  # every face's track (or a label of its own)
+        self.states: list[np.ndarray] = []  # every face's state as an index into ATTENTION_STATES, -1 unknown
+        self.readable = 0
+        self.next_place = -1  # untracked faces get labels of their own, counting down from -1
+        self.tracked = False  # whether the attention stage gave the faces track ids
 
 
 class MinuteAggregator:
@@ -68,9 +82,14 @@ class MinuteAggregator:
         low_band: float = 0.25,
         min_faces: int = 1,
         shares: ShareCalibration | None = None,
+        attention_weights: Mapping[str, float] | None = None,
     ) -> None:
         self.sample_fps = sample_fps
         self.weights = dict(weights)
+        self.attention_weights = np.array(
+            [(attention_weights or DEFAULT_ATTENTION_WEIGHTS)[s] for s in ATTENTION_STATES] + [1.0]
+        )  # the last entry: a face without a known pose
+        self.neutral_index = float(engagement_index(np.eye(len(EMOTIONS))[[EMOTIONS.index("neutral")]], weights)[0])
         self.high_band, self.low_band = high_band, low_band
         self.min_faces = min_faces
         self.shares = shares
@@ -87,6 +106,7 @@ class MinuteAggregator:
             low_band=e.low_band,
             min_faces=config.privacy.min_faces,
             shares=load_share_calibration(config.classifier.model),
+            attention_weights=config.attention.weights,
         )
 
     def add(self, frame: FrameFaces) -> list[MinuteMetrics]:
@@ -104,20 +124,46 @@ class MinuteAggregator:
         m.frames += 1
         m.last_timestamp = frame.timestamp
         if n:
-            p = np.asarray(frame.probabilities, dtype=np.float64)
-            e = engagement_index(p, self.weights)
-            m.frames_with_faces += 1
-            m.faces += n
-            m.faces_max = max(m.faces_max, n)
-            m.probability_sum += p.sum(axis=0)
-            m.top_counts += np.bincount(p.argmax(axis=1), minlength=len(EMOTIONS))
-            m.engagement_sum += float(e.sum())
-            m.bands += [int((e > self.high_band).sum()), 0, int((e < self.low_band).sum())]
-            m.bands[1] = m.faces - m.bands[0] - m.bands[2]
-            m.probabilities.append(p)
-            m.engagements.append(e)
-            m.places.append(m.linker.link(frame.boxes))
+            self._add_faces(m, frame)
         return closed
+
+    def face_engagement(self, frame: FrameFaces) -> np.ndarray:
+        """The engagement index (v2) of each face of a sample."""
+        return self._read(frame)[3]
+
+    def _read(self, frame: FrameFaces) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per face: probabilities, readable, state index (-1 unknown), engagement (v2), expression index."""
+        n = len(frame.boxes)
+        p = np.asarray(frame.probabilities, dtype=np.float64).reshape(n, len(EMOTIONS))
+        readable = np.ones(n, bool) if frame.readable is None else np.asarray(frame.readable, bool)
+        states = np.array(
+            [-1 if s is None else ATTENTION_STATES.index(s) for s in (frame.states or [None] * n)], np.int64
+        )
+        expression = engagement_index(p, self.weights)
+        # A face the model cannot read (bent over a desk, turned aside) counts with a neutral expression.
+        engagement = np.where(readable, expression, self.neutral_index) * self.attention_weights[states]
+        return p, readable, states, engagement, expression
+
+    def _add_faces(self, m: _OpenMinute, frame: FrameFaces) -> None:
+        n = len(frame.boxes)
+        p, readable, states, engagement, expression = self._read(frame)
+        places = np.full(n, -1, np.int64) if frame.tracks is None else np.asarray(frame.tracks, np.int64).copy()
+        m.tracked = m.tracked or frame.tracks is not None
+        untracked = places < 0
+        places[untracked] = np.arange(m.next_place, m.next_place - int(untracked.sum()), -1)
+        m.next_place -= int(untracked.sum())
+        m.frames_with_faces += 1
+        m.faces += n
+        m.faces_max = max(m.faces_max, n)
+        m.readable += int(readable.sum())
+        m.expressions.append(expression)
+        m.engagements.append(engagement)
+        m.places.append(places)
+        m.states.append(states)
+        if readable.any():
+            m.probabilities.append(p[readable])
+            m.readable_frames.extend([m.frames_with_faces - 1] * int(readable.sum()))
+            m.readable_places.append(places[readable])
 
     def finish(self, end_time: float | None = None) -> MinuteMetrics | None:
         """Close the open minute at the end of the source (``end_time``: media end, if known)."""
@@ -144,26 +190,49 @@ class MinuteAggregator:
         )
         if metrics.suppressed:
             return metrics
-        mean = m.probability_sum / m.faces
-        metrics.emotion_mean = {e: float(v) for e, v in zip(EMOTIONS, mean, strict=True)}
-        metrics.emotion_top_share = {e: float(c / m.faces) for e, c in zip(EMOTIONS, m.top_counts, strict=True)}
-        metrics.dominant_emotion = EMOTIONS[int(mean.argmax())]
-        metrics.valence = float(mean[HAPPY] - mean[NEGATIVE].sum())
-        metrics.engagement = m.engagement_sum / m.faces
-        metrics.engagement_high, metrics.engagement_nominal, metrics.engagement_low = (
-            float(b / m.faces) for b in m.bands
-        )
-        # Faces of one frame, and faces at one place across frames, are not independent readings.
+        self._attention(m, metrics)
+        # The privacy rule again for the emotion figures, which describe only the readable faces.
+        if m.readable and m.readable / len(m.readable_places) >= self.min_faces:
+            self._emotions(m, metrics)
+        return metrics
+
+    def _attention(self, m: _OpenMinute, metrics: MinuteMetrics) -> None:
+        """Engagement (v1 and v2, bands, interval), people and attention shares: figures of every face."""
+        engagements = np.concatenate(m.engagements)
+        metrics.engagement_v1 = float(np.concatenate(m.expressions).mean())
+        metrics.engagement = float(engagements.mean())
+        metrics.engagement_high = float((engagements > self.high_band).mean())
+        metrics.engagement_low = float((engagements < self.low_band).mean())
+        metrics.engagement_nominal = float(((engagements >= self.low_band) & (engagements <= self.high_band)).mean())
+        # Faces of one frame, and one face across frames, are not independent readings.
         frames = (np.repeat(np.arange(len(m.engagements)), [len(e) for e in m.engagements]),)
         places = np.concatenate(m.places)
-        interval = mean_interval(np.concatenate(m.engagements), frames, places)
-        metrics.engagement_low90, metrics.engagement_high90 = interval
+        metrics.engagement_low90, metrics.engagement_high90 = mean_interval(engagements, frames, places)
+        metrics.readable_share = m.readable / m.faces
+        if m.tracked:  # faces not confirmed as a track yet (first seen in the minute's last sample) do not count
+            metrics.people = len(np.unique(places[places >= 0]))
+        states = np.concatenate(m.states)
+        known = states[states >= 0]
+        if len(known):
+            counts = np.bincount(known, minlength=len(ATTENTION_STATES)) / len(known)
+            metrics.attention_facing, metrics.attention_down, metrics.attention_away = (float(c) for c in counts)
+
+    def _emotions(self, m: _OpenMinute, metrics: MinuteMetrics) -> None:
+        """The emotion figures, from the readable faces only."""
+        p = np.concatenate(m.probabilities)
+        mean = p.mean(axis=0)
+        metrics.emotion_mean = {e: float(v) for e, v in zip(EMOTIONS, mean, strict=True)}
+        top = np.bincount(p.argmax(axis=1), minlength=len(EMOTIONS)) / len(p)
+        metrics.emotion_top_share = {e: float(c) for e, c in zip(EMOTIONS, top, strict=True)}
+        metrics.dominant_emotion = EMOTIONS[int(mean.argmax())]
+        metrics.valence = float(mean[HAPPY] - mean[NEGATIVE].sum())
         if self.shares is not None:
             # Seeded by the minute and its faces: the same video gives the same intervals on every run.
             seed = (max(m.minute, 0), m.faces)
-            found = corrected_shares(np.concatenate(m.probabilities), self.shares, frames, places, seed=seed)
+            frames = (np.asarray(m.readable_frames),)
+            places = np.concatenate(m.readable_places)
+            found = corrected_shares(p, self.shares, frames, places, seed=seed)
             metrics.emotion_corrected, metrics.emotion_corrected_low90, metrics.emotion_corrected_high90 = (
                 {e: float(v) for e, v in zip(EMOTIONS, values, strict=True)}
                 for values in (found.shares, found.low, found.high)
             )
-        return metrics

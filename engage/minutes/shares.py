@@ -15,7 +15,7 @@ Saerens, Latinne & Decaestecker (2002), on probabilities recalibrated with bias-
   gives a wide interval, not a confident number;
 - faces are not independent readings: one frame shares a joke and a light (the design effect between frames,
   ``design_effect``), and one person seen at the same place in frame after frame is one person
-  (engage.minutes.tracks). The faces count in the posterior as ``effective_faces``: the faces over the design
+  (engage.attention.tracking). The faces count in the posterior as ``effective_faces``: the faces over the design
   effect, at most the number of places.
 
 ``benchmarks/minute_shares.py`` chose this over probability averaging, classify-and-count, adjusted and
@@ -254,7 +254,7 @@ def design_effect(values: np.ndarray, units: Units = ()) -> float:
 
 def effective_faces(values: np.ndarray, units: Units = (), places: Sequence[int] | np.ndarray | None = None) -> float:
     """How many independent readings a minute's faces are worth: the faces over the design effect of ``units``,
-    and never more than the number of distinct ``places`` (engage.minutes.tracks: a person seen in 60 frames is one
+    and never more than the number of distinct ``places`` (engage.attention.tracking: a person seen in 60 frames is one
     person, however alike the two people of a minute read, and the model's mistake on a face tends to stay)."""
     found = len(values) / design_effect(values, units)
     if places is not None and len(values):

@@ -98,7 +98,7 @@ def analyze(
     try:
         outcome = analyze_frames(
             prefetch(source.frames(config.sample_fps)),
-            analyzer,
+            analyzer.for_session(),
             MinuteAggregator.from_config(config),
             writer.add,
             tally,

@@ -227,7 +227,7 @@ def run_job(job: Job, config_json: str, db_url: str | None, queue_name: str | No
 
         outcome = analyze_frames(
             prefetch(source.frames(config.sample_fps)),
-            analyzer,
+            analyzer.for_session(),
             MinuteAggregator.from_config(config),
             writer.add if writer else lambda minute: emit(MinuteClosed(job.id, minute)),
             tally,

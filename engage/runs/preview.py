@@ -34,7 +34,7 @@ def has_display() -> bool:
 def _draw(image: np.ndarray, result: FrameFaces) -> np.ndarray:
     from engage.vision.photos import face_results
 
-    faces = face_results(result.boxes, result.probabilities)
+    faces = face_results(result)
     try:
         from engage.vision.annotate import draw_faces  # type: ignore[import-not-found]
     except ImportError:  # the shared drawing code is not there: plain boxes and labels

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from engage.config import Config
 from engage.errors import EngageError
-from engage.minutes.aggregate import MinuteAggregator, engagement_index
+from engage.minutes.aggregate import MinuteAggregator
 from engage.minutes.metrics import MinuteMetrics
 from engage.runs.preview import Preview
 from engage.runs.recorder_status import RecorderStatus, RecordResult
@@ -169,7 +169,7 @@ class Recorder:
         self._eng_sum, self._eng_n = 0.0, 0
         self._grabber: Grabber | None = None
         process_ms = array("d")  # 8 bytes a frame: 170 kB for 3 hours at 2 frames/s
-        weights = config.engagement.weights
+        session = self.analyzer.for_session()  # tracks and the class's direction belong to this recording
         interval = 1.0 / self.fps
 
         spec = SessionSpec(
@@ -221,7 +221,7 @@ class Recorder:
                 del shot
                 t = max(t, self._next_minute * 60.0)  # never into a minute already committed
                 started = time.perf_counter()
-                result = self.analyzer.analyze(Frame(image, t, self._frames))
+                result = session.analyze(Frame(image, t, self._frames))
                 process_ms.append((time.perf_counter() - started) * 1000)
                 self._close_before(t)
                 self._open_minute = int(t // 60)
@@ -231,7 +231,7 @@ class Recorder:
                 self._faces_now = len(result.boxes)
                 self._faces += self._faces_now
                 if self._faces_now:
-                    self._eng_sum += float(engagement_index(result.probabilities, weights).sum())
+                    self._eng_sum += float(self._aggregator.face_engagement(result).sum())
                     self._eng_n += self._faces_now
                 if self._pending:
                     self._flush()

@@ -67,8 +67,10 @@ MINUTE_COLUMNS: tuple[str, ...] = (
     "valence",
     *(f"p_{e}" for e in EMOTIONS),
     *(f"top_{e}" for e in EMOTIONS),
-    # Added later, so last: rows written before keep their columns (their new cells stay empty).
-    *ROW_COLUMNS[ROW_COLUMNS.index("engagement_low90") :],  # 90% intervals, corrected_<emotion> shares
+    # Added later, so last, in the order they were added: rows written before keep their columns (their new cells
+    # stay empty) and the header row gains the new names. The 90% intervals and corrected_<emotion> shares, then
+    # head pose and attention (people, attention_facing/_down/_away, readable_share, engagement_v1).
+    *ROW_COLUMNS[ROW_COLUMNS.index("engagement_low90") :],
 )
 MINUTE_KEY_COLUMN = MINUTE_COLUMNS.index("minute")
 SUMMARY_COLUMNS: tuple[str, ...] = (

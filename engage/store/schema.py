@@ -171,6 +171,13 @@ class MinuteRow(Base):
     corrected_neutral: Mapped[float | None] = mapped_column(Float)
     corrected_neutral_low90: Mapped[float | None] = mapped_column(Float)
     corrected_neutral_high90: Mapped[float | None] = mapped_column(Float)
+    # Added by revision b8d2e6f4a1c3; NULL for minutes stored before it (head pose and attention, engage.attention).
+    people: Mapped[int | None] = mapped_column(Integer)  # distinct anonymous face tracks in the minute
+    attention_facing: Mapped[float | None] = mapped_column(Float)  # shares of face-samples with a known head pose,
+    attention_down: Mapped[float | None] = mapped_column(Float)  # facing / down / away (they sum to 1)
+    attention_away: Mapped[float | None] = mapped_column(Float)
+    readable_share: Mapped[float | None] = mapped_column(Float)  # share frontal enough for the expression model
+    engagement_v1: Mapped[float | None] = mapped_column(Float)  # the expression-only index (`engagement` is v2)
 
 
 class OutboxConsumerRow(Base):

@@ -1,9 +1,16 @@
-"""FrameAnalyzer: the detector and the classifier together, one frame in, its faces and emotions out."""
+"""FrameAnalyzer: detector, head pose and classifier together, one frame in, its faces read out.
+
+``analyze`` reads one frame on its own (a still photo): the attention stage starts afresh for it, so its faces
+are judged against their own median direction. ``for_session`` gives the analyzer of one session: the same
+models, with anonymous tracks and the class's reference direction carried from sample to sample.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from engage.attention.pose import estimate_poses
+from engage.attention.stage import AttentionStage
 from engage.config import Config
 from engage.emotions import EMOTIONS
 from engage.types import Frame, FrameFaces
@@ -12,12 +19,13 @@ from engage.vision.detection import FaceDetector, crop_face, make_detector
 
 
 class FrameAnalyzer:
-    """Detector + classifier for single frames, shared by analyze, batch, record and photos."""
+    """Detector + head pose + classifier, shared by analyze, batch, record and photos."""
 
     def __init__(
         self, config: Config, classifier: EmotionClassifier | None = None, detector: FaceDetector | None = None
     ) -> None:
         d = config.detector
+        self.config = config
         self.detector = detector or make_detector(
             d.name,
             min_face=d.min_face,
@@ -29,10 +37,35 @@ class FrameAnalyzer:
         self.classifier = classifier or EmotionClassifier(config.classifier.model, threads=config.classifier.threads)
         self.margin = d.margin
 
-    def analyze(self, frame: Frame) -> FrameFaces:
+    def read(self, frame: Frame) -> FrameFaces:
+        """The frame's faces, their head poses and emotion probabilities, before tracking."""
         boxes = self.detector.detect(frame.image)
         if not boxes:
-            return FrameFaces(frame.timestamp, [], np.zeros((0, len(EMOTIONS)), np.float32))
+            return FrameFaces(frame.timestamp, [], np.zeros((0, len(EMOTIONS)), np.float32), poses=[])
         # All faces of the frame go through the classifier as one batch.
         probabilities = self.classifier.predict([crop_face(frame.image, b, self.margin) for b in boxes])
-        return FrameFaces(frame.timestamp, boxes, probabilities)
+        return FrameFaces(
+            frame.timestamp, boxes, probabilities, poses=estimate_poses(boxes, frame_shape=frame.image.shape)
+        )
+
+    def analyze(self, frame: Frame) -> FrameFaces:
+        """One frame on its own, read and judged (a still photo)."""
+        return AttentionStage.from_config(self.config).update(self.read(frame))
+
+    def for_session(self) -> SessionAnalyzer:
+        """The analyzer of one session (one video, one recording): tracks carry over from frame to frame."""
+        return SessionAnalyzer(self, AttentionStage.from_config(self.config))
+
+
+class SessionAnalyzer:
+    """A FrameAnalyzer's models with one session's attention stage; ``analyze`` frames in time order."""
+
+    def __init__(self, analyzer: FrameAnalyzer, attention: AttentionStage) -> None:
+        self.analyzer, self.attention = analyzer, attention
+
+    @property
+    def classifier(self) -> EmotionClassifier:
+        return self.analyzer.classifier
+
+    def analyze(self, frame: Frame) -> FrameFaces:
+        return self.attention.update(self.analyzer.read(frame))

@@ -8,6 +8,7 @@ solid background so they read on any photo, and their size follows the image (ne
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -145,11 +146,33 @@ def draw_faces(
         x, y, w, h = face.box
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), OUTLINE_BGR, lw + 2)
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), emotion_color(face.label), lw)
+        if face.pose is not None:
+            draw_head_direction(out, face, lw)
     for i, face in enumerate(faces, 1):
         text = _face_text(face, i if numbered else None, numbers_only)
         x, y, text_px, below = _label_place(out.shape, face, text)
         _put_label(out, text, x, y, text_px, emotion_color(face.label), below=below)
     return out
+
+
+def head_direction_tip(face: FaceResult) -> tuple[int, int]:
+    """Where the head-direction arrow from the box's centre ends: toward where the face points, as seen in the
+    image (yaw > 0, the person's own right, is the image's left; pitch > 0, up, is up), half a box long at 90 deg."""
+    assert face.pose is not None
+    x, y, w, h = face.box
+    length = 0.5 * max(w, h)
+    yaw, pitch = np.radians(face.pose.yaw), np.radians(face.pose.pitch)
+    return round(x + w / 2 - length * np.sin(yaw)), round(y + h / 2 - length * np.sin(pitch))
+
+
+def draw_head_direction(image: np.ndarray, face: FaceResult, lw: int) -> None:
+    """A small arrow from the face's centre in the direction the head points (outlined, in the box's colour)."""
+    x, y, w, h = face.box
+    centre, tip = (x + w // 2, y + h // 2), head_direction_tip(face)
+    if centre == tip:
+        return
+    for colour, width in ((OUTLINE_BGR, lw + 2), (emotion_color(face.label), lw)):
+        cv2.arrowedLine(image, centre, tip, colour, width, cv2.LINE_AA, tipLength=0.3)
 
 
 def resize_with_faces(
@@ -161,7 +184,7 @@ def resize_with_faces(
     h, w = image_bgr.shape[:2]
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
     resized = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
-    return resized, [FaceResult([round(v * factor) for v in f.box], f.label, f.emotions) for f in faces]
+    return resized, [dataclasses.replace(f, box=[round(v * factor) for v in f.box]) for f in faces]
 
 
 def draw_faces_to_fit(

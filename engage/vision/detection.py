@@ -89,18 +89,30 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 def _to_full_res(
-    xywh: np.ndarray, scores: np.ndarray, scale: float, shape: tuple[int, ...], min_face: int
+    xywh: np.ndarray,
+    scores: np.ndarray,
+    scale: float,
+    shape: tuple[int, ...],
+    min_face: int,
+    landmarks: np.ndarray | None = None,
 ) -> list[Box]:
-    """Map detector boxes back to full resolution, drop faces under `min_face` px tall, clip to the image."""
+    """Map detector boxes (and their (N, 10) landmarks, if any) back to full resolution, drop faces under
+    `min_face` px tall, clip boxes to the image.
+
+    Landmarks are scaled but not clipped: a point outside the frame (a face cut by the border) is still
+    where the detector put it, and head pose wants it there.
+    """
     height, width = shape[:2]
+    points = None if landmarks is None else landmarks.astype(np.float64) / scale
     boxes: list[Box] = []
-    for (x, y, w, h), score in zip(xywh.astype(np.float64) / scale, scores, strict=True):
+    for i, ((x, y, w, h), score) in enumerate(zip(xywh.astype(np.float64) / scale, scores, strict=True)):
         if h < min_face:  # the face's size, even when part of it lies outside the frame
             continue
         x0, y0 = max(0, round(x)), max(0, round(y))
         x1, y1 = min(width, round(x + w)), min(height, round(y + h))
         if x1 > x0 and y1 > y0:
-            boxes.append(Box(x0, y0, x1 - x0, y1 - y0, float(score)))
+            marks = None if points is None else tuple(float(v) for v in points[i])
+            boxes.append(Box(x0, y0, x1 - x0, y1 - y0, float(score), marks))
     boxes.sort(key=lambda b: (-b.score, b.y, b.x))
     return boxes
 
@@ -137,7 +149,8 @@ _FACEDETECT_CNN = "_Z14facedetect_cnnPhS_iii"  # int* facedetect_cnn(unsigned ch
 _RESULT_BUFFER_BYTES = 0x9000
 _LEAK_NOTE = "yuface.detect, which leaks ~36 KB per frame (~260 MB over a 2-hour video at 1 fps)"
 
-RawDetect = Callable[[np.ndarray], np.ndarray]  # C-contiguous BGR -> rows of (confidence 0-100, x, y, w, h, ...)
+# C-contiguous BGR -> int16 rows of (confidence 0-100, x, y, w, h, 5 landmarks as x, y pairs, unused)
+RawDetect = Callable[[np.ndarray], np.ndarray]
 
 
 @functools.cache
@@ -186,11 +199,14 @@ def _reused_buffer_detect(function: Callable[..., Any]) -> RawDetect:
 
 
 def _public_detect(bgr: np.ndarray) -> np.ndarray:
-    """The same rows (confidence, x, y, w, h) through yuface's public, leaking, wrapper."""
+    """The same rows (confidence, x, y, w, h, 5 landmarks) through yuface's public, leaking, wrapper."""
     import yuface
 
-    confidences, boxes, _landmarks = yuface.detect(bgr, conf=0.0)
-    return np.column_stack([confidences, boxes])
+    confidences, boxes, landmarks = yuface.detect(bgr, conf=0.0)
+    # yuface returns uint16: the library's int16 values, so a box or landmark left of or above the frame wraps
+    # round to ~65535. Casting back to int16 undoes the wrap.
+    rows = np.column_stack([confidences, boxes, landmarks]).astype(np.uint16).astype(np.int16)
+    return np.column_stack([rows, np.zeros(len(rows), np.int16)])  # the unused 16th column, as facedetect_cnn
 
 
 def _yunet_raw_detect() -> tuple[RawDetect, str]:
@@ -234,7 +250,8 @@ class YuNetDetector:
         self._set_threads = _find_omp_set_num_threads() if threads is not None else None
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        """Faces scoring at least `score_threshold` (score in 0..1) and at least `min_face` px tall."""
+        """Faces scoring at least `score_threshold` (score in 0..1) and at least `min_face` px tall, with their
+        five landmarks (`Box.landmarks`) in the same full-resolution coordinates."""
         _check_image(image)
         small, scale = _downscale(_to_bgr(image), self.max_side)
         if self._set_threads is not None:
@@ -247,7 +264,9 @@ class YuNetDetector:
             return []
         scores = raw[:, 0].astype(np.float64) / 100.0
         keep = scores >= self.score_threshold
-        return _to_full_res(raw[keep, 1:5], scores[keep], scale, image.shape, self.min_face)
+        # Landmarks in YuNet's order (engage.types.Box): eye on the image's left, eye on the image's right, nose
+        # tip, mouth corner on the image's left, on the image's right.
+        return _to_full_res(raw[keep, 1:5], scores[keep], scale, image.shape, self.min_face, raw[keep, 5:15])
 
     def __repr__(self) -> str:
         return (

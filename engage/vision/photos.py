@@ -12,7 +12,7 @@ from engage.config import Config
 from engage.emotions import EMOTIONS
 from engage.sources.images import NOT_AN_IMAGE as NOT_AN_IMAGE
 from engage.sources.images import decode_bgr
-from engage.types import Box
+from engage.types import Box, FrameFaces, HeadPose
 
 
 @dataclass
@@ -20,9 +20,20 @@ class FaceResult:
     box: list[int]  # x, y, w, h in image pixels
     label: str
     emotions: dict[str, float]
+    pose: HeadPose | None = None  # degrees (engage.types.HeadPose); None without landmarks
+    state: str | None = None  # facing / down / away against the photo's own median direction
+    readable: bool = True  # frontal enough for the expression model
 
     def to_dict(self) -> dict:
-        return {"box": self.box, "label": self.label, "emotions": self.emotions}
+        pose = None if self.pose is None else {k: round(getattr(self.pose, k), 1) for k in ("yaw", "pitch", "roll")}
+        return {
+            "box": self.box,
+            "label": self.label,
+            "emotions": self.emotions,
+            "pose": pose,
+            "state": self.state,
+            "readable": self.readable,
+        }
 
 
 @dataclass
@@ -132,11 +143,17 @@ def photo_analyzer(config: Config):
     return FrameAnalyzer(config.model_copy(update={"detector": detector}))
 
 
-def face_results(boxes: list[Box], probabilities: np.ndarray) -> list[FaceResult]:
+def face_results(found: FrameFaces) -> list[FaceResult]:
+    """One FaceResult per face found, with its pose, state and readability where the analyzer gave them."""
+    n = len(found.boxes)
+    poses = found.poses if found.poses is not None else [None] * n
+    states = found.states if found.states is not None else [None] * n
+    readable = found.readable if found.readable is not None else [True] * n
     results = []
-    for box, p in zip(boxes, probabilities, strict=True):
+    for box, p, pose, state, legible in zip(found.boxes, found.probabilities, poses, states, readable, strict=True):
         emotions = {e: round(float(v), 4) for e, v in zip(EMOTIONS, p, strict=True)}
-        results.append(FaceResult(box.as_list(), EMOTIONS[int(np.argmax(p))], emotions))
+        label = EMOTIONS[int(np.argmax(p))]
+        results.append(FaceResult(box.as_list(), label, emotions, pose, state, bool(legible)))
     return results
 
 
@@ -163,9 +180,8 @@ def classify_image(image: np.ndarray, analyzer, whole_image: bool = False) -> li
 
     if whole_image:
         h, w = image.shape[:2]
-        return face_results([Box(0, 0, w, h)], analyzer.classifier.predict([image]))
-    found = analyzer.analyze(Frame(image, 0.0, 0))
-    return reading_order(face_results(found.boxes, found.probabilities))
+        return face_results(FrameFaces(0.0, [Box(0, 0, w, h)], analyzer.classifier.predict([image])))
+    return reading_order(face_results(analyzer.analyze(Frame(image, 0.0, 0))))
 
 
 def classify_images(

@@ -43,7 +43,10 @@ def test_json_gives_one_object_per_image_with_every_emotion(photos):
     astronaut, blank = (json.loads(line) for line in result.stdout.splitlines())
     assert astronaut["path"] == str(photos["astronaut"]) and blank["faces"] == []
     (face,) = astronaut["faces"]
-    assert set(face) == {"box", "label", "emotions"}
+    assert set(face) == {"box", "label", "emotions", "pose", "state", "readable"}
+    # The astronaut looks at the camera, head a little tilted: a frontal, readable face.
+    assert set(face["pose"]) == {"yaw", "pitch", "roll"} and abs(face["pose"]["yaw"]) < 25
+    assert face["state"] == "facing" and face["readable"] is True
     x, y, w, h = face["box"]
     assert all(isinstance(v, int) for v in face["box"]) and 140 < x + w / 2 < 320 and 30 < y + h / 2 < 230
     assert list(face["emotions"]) == list(EMOTIONS)
@@ -56,6 +59,7 @@ def test_whole_image_treats_the_image_as_one_face(photos):
     assert result.returncode == 0, result.stderr
     (face,) = json.loads(result.stdout)["faces"]
     assert face["box"] == [0, 0, 180, 200] and face["label"] == "happy"
+    assert face["pose"] is None and face["state"] is None and face["readable"] is True  # no landmarks
 
 
 def test_bad_files_are_reported_one_by_one_and_the_rest_still_classified(photos):

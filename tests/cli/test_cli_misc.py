@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from cli_main import one_line_error, run_main
-from minute_samples import sample_minute
+from minute_samples import ATTENTION_COLUMNS, attention_fields, sample_minute
 from typer.testing import CliRunner
 
 from engage.cli import app
@@ -116,6 +117,43 @@ def test_parquet_export_has_the_csv_columns(seeded, tmp_path):
     pd.testing.assert_frame_equal(from_parquet, from_csv, check_dtype=False)
 
 
+def test_every_export_has_the_head_pose_columns_empty_for_minutes_from_before(tmp_path, engage_home):
+    import pandas as pd
+
+    db = tmp_path / "attention.db"
+    with open_store(db) as store:
+        sid = store.create_session("with head pose", "/videos/y.mp4", "video", 1.0, "model@2", {})
+        store.add_minute(sid, sample_minute(0))
+        store.add_minute(sid, sample_minute(1))
+        store.add_minute(sid, sample_minute(2, attention=False))  # as stored before engage measured head pose
+        store.finish_session(sid, "completed", media_duration_s=180.0)
+    expected = [attention_fields(0), attention_fields(1), dict.fromkeys(ATTENTION_COLUMNS)]
+
+    def check(rows: list[dict], source: str) -> None:
+        assert len(rows) == 3, source
+        for row, want in zip(rows, expected, strict=True):
+            for name in ATTENTION_COLUMNS:
+                got = row[name]
+                missing = got is None or got == "" or (isinstance(got, float) and math.isnan(got)) or got is pd.NA
+                if want[name] is None:
+                    assert missing, (source, name, got)
+                else:
+                    assert float(got) == pytest.approx(want[name]), (source, name, got)
+
+    paths = {fmt: tmp_path / f"s.{fmt}" for fmt in ("csv", "parquet", "json")}
+    for fmt, path in paths.items():
+        assert invoke("export", str(sid), "--format", fmt, "-o", str(path), "--db", str(db)).exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    check(rows, "csv")
+    assert [r["people"] for r in rows] == ["3", "4", ""]  # a count of people, not 3.0
+    assert list(rows[0])[-6:] == list(ATTENTION_COLUMNS)  # after every older column
+    parquet = pd.read_parquet(paths["parquet"])
+    assert str(parquet["people"].dtype) in ("Int64", "int64") and parquet["attention_away"].dtype == "float64"
+    check(parquet.to_dict("records"), "parquet")
+    check(json.loads(paths["json"].read_text())["minutes"], "json")
+    check(json.loads(invoke("show", str(sid), "--json", "--db", str(db)).stdout)["minutes"], "show --json")
+
+
 def test_purge_deletes_only_sessions_older_than_retention(seeded):
     result = invoke("purge", "--days", "100", "--db", str(seeded))
     assert result.exit_code == 0 and "deleted 1 session" in result.stdout
@@ -192,8 +230,19 @@ def test_sessions_and_show_fit_80_columns_one_line_per_row(tmp_path):
             {},
         )
         for k in range(3):
-            store.add_minute(sid, sample_minute(k))
-        store.finish_session(sid, "completed", media_duration_s=180.0)
+            m = sample_minute(k)
+            if k == 0:  # the widest cells: lopsided intervals around the engagement and the top corrected share
+                m.engagement_low90, m.engagement_high90 = 0.42, 0.53
+                m.emotion_corrected = {e: 0.41 if e == "neutral" else 0.59 / 6 for e in EMOTIONS}
+                m.emotion_corrected_low90 = {e: v - 0.09 for e, v in m.emotion_corrected.items()}
+                m.emotion_corrected_high90 = {e: v + 0.08 for e, v in m.emotion_corrected.items()}
+            store.add_minute(sid, m)
+        store.add_minute(sid, MinuteMetrics(3, 180.0, 239.0, 60, 60, 30, 0.5, 1, True, people=1))  # hidden
+        store.finish_session(sid, "completed", media_duration_s=240.0)
+        old = store.create_session("before head pose", "/videos/old.mp4", "video", 1.0, "m", {})
+        for k in range(2):
+            store.add_minute(old, sample_minute(k, attention=False))
+        store.finish_session(old, "completed", media_duration_s=120.0)
 
     def lines(*args: str) -> list[str]:
         env = {**os.environ, "COLUMNS": "80"}
@@ -205,9 +254,24 @@ def test_sessions_and_show_fit_80_columns_one_line_per_row(tmp_path):
 
     listed = lines("sessions")
     assert all(len(line) <= 80 for line in listed), listed
-    (row,) = [line for line in listed if "completed" in line]  # one line: nothing wrapped
+    (row,) = [line for line in listed if "Physics" in line]  # one line: nothing wrapped
     assert "week-03-wa" in row and "/srv/" not in row  # the source as its file name, cut to fit
     shown = lines("show", str(sid))
     assert all(len(line) <= 80 for line in shown), shown
-    assert len([line for line in shown if "60/60" in line]) == 3  # a line a minute
-    assert shown[-1].startswith("3 minute(s), 0 hidden for privacy")  # the session's summary line
+    header = next(line for line in shown if line.lstrip().startswith("min"))
+    assert header.split()[:6] == ["min", "frames", "faces", "people", "engagement", "facing"]
+    minute_lines = [line for line in shown if "60/60" in line]
+    assert len(minute_lines) == 4  # a line a minute
+    assert minute_lines[0].split()[:6] == ["1", "60/60", "2.0/3", "3", "0.50", "−0.08/+0.03"]
+    assert minute_lines[0].split()[6:] == ["50%", "+0.00", "neutral", "41%", "−9/+8"]  # nothing cut
+    assert minute_lines[1].split()[:5] == ["2", "60/60", "2.0/3", "4", "0.50"] and " 60% " in minute_lines[1]
+    assert minute_lines[3].split() == ["4", "60/60", "0.5/1", "1", "hidden", "(privacy)", "–"]
+    summary = shown.index(next(line for line in shown if line.startswith("4 minute(s), 1 hidden for privacy")))
+    # The session's attention, weighted by faces like its engagement: facing (50+60+70)/3 %, 4 people at most.
+    assert shown[summary + 1] == "head pose: facing 60%, down 27%, away 13% of faces; at most 4 people in a minute"
+
+    shown = lines("show", str(old))  # a session from before head pose: dashes, and no head pose line
+    minute_lines = [line for line in shown if "60/60" in line]
+    assert [line.split()[3] for line in minute_lines] == ["–", "–"] and all(" – " in line for line in minute_lines)
+    assert shown[-1].startswith("2 minute(s), 0 hidden for privacy")  # the session's summary line, last
+    assert not any(line.startswith("head pose:") for line in shown)

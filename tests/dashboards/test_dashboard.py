@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from minute_samples import attention_fields
 
 from engage.config import load_config
 from engage.emotions import EMOTIONS
@@ -72,6 +73,7 @@ def _minute(i: int, engagement: float, faces: int = 12, suppressed: bool = False
         emotion_corrected=top if sure else None,
         emotion_corrected_low90={e: v * 0.6 for e, v in top.items()} if sure else None,
         emotion_corrected_high90={e: v + 0.1 for e, v in top.items()} if sure else None,
+        **(attention_fields(i) if sure else {}),  # head pose: people, facing / down / away
     )
 
 
@@ -205,6 +207,18 @@ def test_overview_session_page_and_csv(dash_duo, seeded: dict) -> None:
     # The 90% band behind it: each minute's interval, a gap for the hidden minute and the one stored without.
     band = [t for t in traces if t["name"] == "90% interval" and t["customdata"]][0]["customdata"]
     assert [None if lo is None else round(lo, 6) for lo, _ in band] == [0.63, 0.56, None, None, 0.12]
+    # Attention under the emotions: facing / down / away stacked per minute, gaps where nothing measured them.
+    attention = _wait_plot(dash_duo, "attention-timeline", lambda d: len(d) == 4)
+    assert [t["name"] for t in attention[:3]] == ["facing the front", "looking down", "turned away"]
+    for trace, state in zip(attention, ("facing", "down", "away"), strict=False):
+        expected = [None if m.suppressed else m.to_row()[f"attention_{state}"] for m in LECTURE]
+        assert trace["x"] == [1, 2, 3, 4, 5]
+        assert all(_close(a, b) for a, b in zip(trace["y"], expected, strict=True)), (state, trace["y"], expected)
+    assert dash_duo.find_element("#attention-chart").is_displayed()
+    assert dash_duo.find_element("#attention-note").text == ""
+    assert dash_duo.find_element("#attention-timeline .barlayer .point")  # drawn: bars, not just data
+    facts = dash_duo.find_element("#session-facts").text
+    assert "Attention (facing / down / away)" in facts and "People (most in a minute)" in facts
     corrected = _wait_plot(dash_duo, "corrected-shares", lambda d: len([t for t in d if t["name"]]) == 7)
     neutral = [t for t in corrected if t["name"] == "neutral"][0]
     expected = [None if m.suppressed or not m.emotion_corrected else m.emotion_corrected["neutral"] for m in LECTURE]
@@ -302,6 +316,22 @@ def test_empty_states(dash_duo, seeded: dict, tmp_path: Path) -> None:
     _shot(dash_duo, "empty-no-faces")
     dash_duo.wait_for_page(url=dash_duo.server_url + "/session/999", timeout=10)
     dash_duo.wait_for_contains_text(".empty-state", "No such session", timeout=10)
+    assert dash_duo.get_logs() == [], "browser console not clean"
+
+    older = tmp_path / "older.db"  # a session analysed before engage measured head pose
+    with open_store(older) as store:
+        sid = store.create_session("Before head pose", "/videos/old.mp4", "video", 1.0, "test", {})
+        for i in range(3):
+            store.add_minute(sid, _minute(i, 0.5, sure=False))
+        store.finish_session(sid, "completed", media_duration_s=180.0)
+    dash_duo.server.stop()
+    dash_duo.start_server(_app(older))
+    dash_duo.wait_for_page(url=dash_duo.server_url + f"/session/{sid}", timeout=10)
+    dash_duo.wait_for_contains_text("#attention-note", "before engage measured head pose", timeout=10)
+    _wait_plot(dash_duo, "emotion-timeline", lambda d: len([t for t in d if t["customdata"]]) == 7)
+    assert not dash_duo.find_element("#attention-chart").is_displayed()  # a note, not an empty chart
+    assert dash_duo.find_element("#emotion-timeline").is_displayed()
+    _shot(dash_duo, "session-before-head-pose")
     assert dash_duo.get_logs() == [], "browser console not clean"
 
 

@@ -26,11 +26,13 @@ def test_compare_draws_a_one_minute_session_as_a_visible_marker():
 
 def test_session_charts_share_their_x_axis_width_and_privacy_reads_plainly():
     from dashboards import intervals
+    from dashboards.attention import attention_timeline
     from dashboards.views import privacy_note
 
     minutes = [minute(0, 0.6), minute(1, 0.5)]
     stacked = [  # the session page's time charts, one above the other
         figures.emotion_timeline(minutes),
+        attention_timeline(minutes),
         intervals.corrected_shares_figure(minutes),
         figures.engagement_timeline(minutes, 0.25, 0.65),
         figures.faces_timeline(minutes),

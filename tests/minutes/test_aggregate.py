@@ -224,3 +224,71 @@ def test_the_share_calibration_comes_from_beside_the_configured_model(tmp_path):
     agg = MinuteAggregator.from_config(load_config(overrides={"classifier": {"model": str(model)}}, environ={}))
     assert agg.shares is not None and agg.shares.faces == shipped[INFO_KEY]["faces"] + 1
     assert agg.shares.faces == load_share_calibration(model).faces
+
+
+def attended(t: float, states: list[str | None], readable: list[bool], labels: list[str]) -> FrameFaces:
+    """A sample whose faces the attention stage has judged: tracks 1..n, the given states and readability."""
+    n = len(labels)
+    return FrameFaces(
+        t,
+        [Box(50 * i, 0, 10, 10) for i in range(n)],
+        onehot(*labels),
+        tracks=np.arange(1, n + 1),
+        states=states,
+        readable=np.array(readable),
+    )
+
+
+def test_attention_shares_sum_to_one_and_engagement_v2_weights_each_face_by_its_state():
+    agg = MinuteAggregator(1.0, WEIGHTS, attention_weights={"facing": 1.0, "down": 0.8, "away": 0.3})
+    for t in range(60):
+        agg.add(attended(float(t), ["facing", "down", "away", None], [True, False, True, True], ["happy"] * 4))
+    m = agg.finish()
+    assert m.people == 4
+    assert (m.attention_facing, m.attention_down, m.attention_away) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    assert m.attention_facing + m.attention_down + m.attention_away == pytest.approx(1.0)
+    assert m.readable_share == pytest.approx(3 / 4)
+    happy = 0.6 / 0.9
+    # facing happy, down (unreadable: neutral, 1.0) x 0.8, away happy x 0.3, no pose: happy x 1
+    assert m.engagement == pytest.approx((happy + 0.8 + 0.3 * happy + happy) / 4)
+    assert m.engagement_v1 == pytest.approx(happy)  # expression only, every face
+    assert m.emotion_mean["happy"] == pytest.approx(1.0) and m.faces_total == 240
+
+
+def test_a_minute_where_every_face_is_down_has_attention_but_no_emotion_figures():
+    agg = MinuteAggregator(1.0, WEIGHTS)
+    for t in range(30):
+        agg.add(attended(float(t), ["down", "down"], [False, False], ["sad", "sad"]))
+    m = agg.finish()
+    assert not m.suppressed and m.people == 2
+    assert (m.attention_facing, m.attention_down, m.attention_away) == (0.0, 1.0, 0.0)
+    assert m.readable_share == 0.0
+    assert m.emotion_mean is None and m.emotion_top_share is None and m.dominant_emotion is None
+    assert m.valence is None and m.emotion_corrected is None
+    assert m.engagement == pytest.approx(0.8)  # working, not "sad"
+    assert m.engagement_v1 == pytest.approx(0.3 / 0.9)  # what the expression-only index said
+
+
+def test_emotion_figures_count_readable_faces_only():
+    agg = MinuteAggregator(1.0, WEIGHTS)
+    for t in range(10):
+        agg.add(attended(float(t), ["facing", "down"], [True, False], ["happy", "sad"]))
+    m = agg.finish()
+    assert m.emotion_mean["happy"] == pytest.approx(1.0) and m.emotion_top_share["sad"] == 0.0
+
+
+def test_a_minute_without_tracks_or_poses_has_no_people_or_attention():
+    agg = MinuteAggregator(1.0, WEIGHTS)
+    agg.add(frame(0.0, "neutral"))
+    m = agg.finish()
+    assert m.people is None and m.attention_facing is None and m.readable_share == 1.0
+    assert m.engagement == m.engagement_v1 == pytest.approx(1.0)
+
+
+def test_privacy_applies_to_the_readable_faces_that_emotion_figures_describe():
+    agg = MinuteAggregator(1.0, WEIGHTS, min_faces=3)
+    for t in range(10):  # four faces a frame, but only one of them readable
+        agg.add(attended(float(t), ["facing", "down", "down", "down"], [True, False, False, False], ["happy"] * 4))
+    m = agg.finish()
+    assert not m.suppressed and m.attention_down == pytest.approx(0.75)
+    assert m.emotion_mean is None and m.dominant_emotion is None

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from engage.emotions import EMOTIONS
-from engage.minutes.metrics import ROW_COLUMNS, MinuteMetrics, session_engagement
+from engage.minutes.metrics import (
+    FLOAT_COLUMNS,
+    OPTIONAL_INT_COLUMNS,
+    ROW_COLUMNS,
+    MinuteMetrics,
+    session_engagement,
+)
 from engage.minutes.timefmt import format_clock
 
 
@@ -21,6 +27,7 @@ def scored(minute: int, engagement: float = 0.6, faces: int = 100) -> MinuteMetr
         minute, minute * 60.0, minute * 60.0 + 59.5, 118, 120, faces, faces / 118, 3, False,
         mean, share, "neutral", -0.2, engagement, 0.3, 0.5, 0.2, engagement - 0.05, engagement + 0.04,
         corrected, {e: v / 2 for e, v in corrected.items()}, {e: v * 1.5 for e, v in corrected.items()},
+        4, 0.5, 0.375, 0.125, 0.75, engagement + 0.1,
     )  # fmt: skip
 
 
@@ -42,7 +49,13 @@ def test_row_is_flat_with_one_column_per_emotion_and_a_one_based_minute() -> Non
     assert (row["engagement_low90"], row["engagement_high90"]) == pytest.approx((0.55, 0.64))
     # The newer columns come after every older one, so a spreadsheet's earlier rows keep their columns.
     assert ROW_COLUMNS.index("engagement_low90") > ROW_COLUMNS.index("share_neutral")
-    assert ROW_COLUMNS[-3:] == ("corrected_neutral", "corrected_neutral_low90", "corrected_neutral_high90")
+    assert ROW_COLUMNS.index("corrected_neutral_high90") + 1 == ROW_COLUMNS.index("people")
+    assert ROW_COLUMNS[-6:] == (
+        "people", "attention_facing", "attention_down", "attention_away", "readable_share", "engagement_v1"
+    )  # fmt: skip
+    attention = (row["people"], row["attention_facing"], row["attention_down"], row["attention_away"])
+    assert attention == (4, 0.5, 0.375, 0.125)
+    assert (row["readable_share"], row["engagement_v1"]) == (0.75, pytest.approx(0.7))
     assert all(not isinstance(v, dict) for v in row.values())  # nothing nested: every value is a cell
     assert json.loads(json.dumps(row)) == row
 
@@ -56,7 +69,12 @@ def test_row_round_trips_including_suppressed_and_through_pandas() -> None:
     assert row["engagement"] is None and row["dominant_emotion"] is None
     # pandas turns the missing figures into NaN and the ints into numpy ints: they still come back.
     frame = pd.DataFrame([m.to_row() for m in minutes], columns=list(ROW_COLUMNS))
+    assert frame["people"].isna().tolist() == [False, True, False]  # 4, NaN, 4: a float column in pandas
     assert [MinuteMetrics.from_row(r) for r in frame.to_dict("records")] == minutes
+    # As the exports type it: people a nullable whole number (pandas' NA when missing), the figures floats.
+    typed = frame.astype({**dict.fromkeys(FLOAT_COLUMNS, "float64"), **dict.fromkeys(OPTIONAL_INT_COLUMNS, "Int64")})
+    back = [MinuteMetrics.from_row(r) for r in typed.to_dict("records")]
+    assert back == minutes and isinstance(back[0].people, int) and back[1].people is None
 
 
 def test_a_row_from_before_the_intervals_reads_with_them_empty() -> None:
@@ -68,6 +86,16 @@ def test_a_row_from_before_the_intervals_reads_with_them_empty() -> None:
     assert back.emotion_corrected is None and back.emotion_corrected_low90 is None
     with pytest.raises(KeyError):  # an older column is still required
         MinuteMetrics.from_row({k: v for k, v in old.items() if k != "engagement"})
+
+
+def test_a_row_from_before_head_pose_reads_with_attention_empty() -> None:
+    m = scored(0)
+    newer = ("people", "attention_facing", "attention_down", "attention_away", "readable_share", "engagement_v1")
+    old = {k: v for k, v in m.to_row().items() if k not in newer}
+    back = MinuteMetrics.from_row(old)
+    assert back.engagement == m.engagement and back.emotion_corrected == m.emotion_corrected
+    assert all(getattr(back, name) is None for name in newer)
+    assert all(back.to_row()[name] is None for name in newer)
 
 
 def test_row_cleans_non_finite_figures_and_rejects_unknown_emotions() -> None:

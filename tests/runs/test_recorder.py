@@ -66,6 +66,9 @@ class TimedAnalyzer:
         self.seen: list[tuple[float, float]] = []  # (clock time, frame timestamp)
         self.t0: float | None = None
 
+    def for_session(self) -> TimedAnalyzer:
+        return self
+
     def analyze(self, frame: Frame):
         self.seen.append((self.clock.now(), frame.timestamp))
         result = self.real.analyze(frame)

@@ -16,6 +16,7 @@ import pytest
 from cli_main import one_line_error, run_main
 from clips import make_clip
 from fake_sheets import FakeSheets, LocalSession
+from minute_samples import ATTENTION_COLUMNS, attention_fields
 from typer.testing import CliRunner
 
 from engage.cli import app
@@ -81,6 +82,7 @@ def minute(k: int, engagement: float = 0.5, suppressed: bool = False) -> MinuteM
         emotion_corrected=None if suppressed else shares,
         emotion_corrected_low90=None if suppressed else {e: v / 2 for e, v in shares.items()},
         emotion_corrected_high90=None if suppressed else {e: v + 0.2 for e, v in shares.items()},
+        **({} if suppressed else attention_fields(k)),
     )
 
 
@@ -198,10 +200,15 @@ def test_first_export_layout_and_request_count(fake, store):
     assert first["minute"] == 1 and first["minute_start"] == "2026-11-02T09:00:00Z"
     assert first["minute_end"] == "2026-11-02T09:00:59Z" and first["media_end_s"] == 59.5
     assert isinstance(first["engagement"], float) and first["dominant_emotion"] == "neutral"
-    # The 90% intervals and corrected shares come last, as numbers.
-    assert sheets.MINUTE_COLUMNS[-3:] == ("corrected_neutral", "corrected_neutral_low90", "corrected_neutral_high90")
+    # The 90% intervals and corrected shares come after the first columns, then head pose and attention: numbers.
+    assert sheets.MINUTE_COLUMNS.index("engagement_low90") > sheets.MINUTE_COLUMNS.index("top_neutral")
     assert (first["engagement_low90"], first["corrected_neutral"], first["corrected_neutral_high90"]) == pytest.approx(
         (0.22, 0.4, 0.6)
+    )
+    assert sheets.MINUTE_COLUMNS[-6:] == ATTENTION_COLUMNS
+    assert first["people"] == 3 and isinstance(first["people"], int)
+    assert [first[c] for c in ATTENTION_COLUMNS[1:]] == pytest.approx(
+        [attention_fields(0)[c] for c in ATTENTION_COLUMNS[1:]]
     )
     third = dict(zip(table[0], table[3] + [""] * (len(table[0]) - len(table[3])), strict=True))
     assert third["suppressed"] is True and third["engagement"] == "" and third["p_happy"] == ""
@@ -219,6 +226,35 @@ def test_first_export_layout_and_request_count(fake, store):
     assert values_requests(fake)[0]["valueInputOption"] == "RAW"
     assert (result.rows_appended, result.rows_updated, result.cleared) == (7 + 2, 0, 7 + 2)
     assert store.outbox_pending(CONSUMER) == []
+
+
+def test_a_spreadsheet_from_before_head_pose_gains_its_columns_and_keeps_its_rows(fake, store):
+    a = seed(store, "Lecture 1", 3)
+    push.export_sessions(store, [store.get_session(a)], config(), client=fake.client())
+    # What the release before head pose left: its header and rows end at corrected_neutral_high90, its grid as wide.
+    old_width = sheets.MINUTE_COLUMNS.index("people")
+    sheet = fake.spreadsheets[KEY].sheets[MINUTES_WS]
+    sheet.cells = {(r, c): v for (r, c), v in sheet.cells.items() if c <= old_width}
+    sheet.columns = old_width
+    assert fake.values(KEY, MINUTES_WS)[0][-1] == "corrected_neutral_high90"
+
+    b = seed(store, "Lecture 2", 2)
+    push.export_sessions(store, [store.get_session(b)], config(), client=fake.client())
+    table = fake.values(KEY, MINUTES_WS)
+    assert table[0] == list(sheets.MINUTE_COLUMNS) and sheet.columns >= len(sheets.MINUTE_COLUMNS)
+    assert_sheet_matches_db(fake, store, [a, b])  # nothing lost, nothing doubled
+    rows = sheet_rows(fake)
+
+    def row(key: tuple[int, int]) -> dict:
+        return dict(zip(table[0], rows[key] + [""] * (len(table[0]) - len(rows[key])), strict=True))
+
+    earlier, new = row((a, 1)), row((b, 2))
+    assert earlier["corrected_neutral"] == pytest.approx(0.4) and all(earlier[c] == "" for c in ATTENTION_COLUMNS)
+    assert new["people"] == 4 and new["attention_facing"] == pytest.approx(attention_fields(1)["attention_facing"])
+
+    push.export_sessions(store, [store.get_session(a)], config(), client=fake.client())  # exported again: filled in
+    assert sheet_rows(fake)[(a, 1)][sheets.MINUTE_COLUMNS.index("people")] == 3
+    assert_sheet_matches_db(fake, store, [a, b])
 
 
 def test_reexport_updates_in_place_without_duplicates(fake, store):
@@ -258,7 +294,7 @@ def test_a_growing_session_appends_only_its_new_minutes(fake, store):
     sent = [row for block in body["data"] for row in block["values"]]
     minute_rows = [row for row in sent if len(row) == len(sheets.MINUTE_COLUMNS)]
     assert [(row[0], row[3]) for row in minute_rows] == [(live, 3), (live, 4)]  # only the new minutes
-    last = sheets.column_letter(len(sheets.MINUTE_COLUMNS))  # BE: 57 columns
+    last = sheets.column_letter(len(sheets.MINUTE_COLUMNS))  # BK: 63 columns
     assert [b["range"] for b in body["data"]] == [f"'{MINUTES_WS}'!A6:{last}7", f"'{SUMMARY_WS}'!A3:L3"]
     assert result.rows_appended == 2 and result.rows_updated == 1  # and the session's summary row
     assert_sheet_matches_db(fake, store, [other, live])

@@ -25,7 +25,8 @@ STATUS_DETAIL = "7b3e9d14a2f6"
 SHEETS_OUTBOX = "d4e8a2c61f35"
 GENERIC_OUTBOX = "e9a4c7d2f1b8"
 IDS_NEVER_REUSED = "a3f7c9e2d5b1"  # session ids never reused (AUTOINCREMENT), stored secrets masked
-HEAD = "f3b7c1d9a2e4"  # minutes: 90% intervals and corrected emotion shares
+INTERVALS = "f3b7c1d9a2e4"  # minutes: 90% intervals and corrected emotion shares
+HEAD = "b8d2e6f4a1c3"  # minutes: people, attention shares, readable share, engagement_v1 (head pose, issue 18)
 
 SESSION_COLUMNS = {
     "id",
@@ -50,6 +51,14 @@ INTERVAL_COLUMNS = {
     "engagement_high90",
     *(f"corrected_{e}{suffix}" for e in EMOTIONS for suffix in ("", "_low90", "_high90")),
 }
+ATTENTION_COLUMNS = {
+    "people",
+    "attention_facing",
+    "attention_down",
+    "attention_away",
+    "readable_share",
+    "engagement_v1",
+}
 MINUTE_COLUMNS = {
     "id",
     "session_id",
@@ -71,6 +80,7 @@ MINUTE_COLUMNS = {
     *(f"p_{e}" for e in EMOTIONS),
     *(f"top_{e}" for e in EMOTIONS),
     *INTERVAL_COLUMNS,
+    *ATTENTION_COLUMNS,
 }
 
 
@@ -83,6 +93,7 @@ def test_revision_chain() -> None:
     assert script.get_heads() == [HEAD]
     assert [r.revision for r in script.walk_revisions()] == [
         HEAD,
+        INTERVALS,
         IDS_NEVER_REUSED,
         GENERIC_OUTBOX,
         SHEETS_OUTBOX,
@@ -412,3 +423,40 @@ def test_upgrade_to_intervals_keeps_earlier_minutes_with_empty_new_columns(tmp_p
     con.close()
     assert not columns & INTERVAL_COLUMNS
     assert rows == [(0, 0.7, 0.61), (1, None, None)]
+
+
+def test_upgrade_to_attention_keeps_earlier_minutes_with_empty_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "engage.db"
+    command.upgrade(alembic_config(url_of(path)), INTERVALS)  # the previous release's head
+    with sqlite3.connect(path) as con:
+        con.execute(SESSION_ROW, (5, "before attention", "{}"))
+        con.execute(
+            "INSERT INTO minutes (session_id, minute, start_s, end_s, frames_sampled, frames_expected, faces_total,"
+            " faces_mean, faces_max, suppressed, p_neutral, top_neutral, engagement, engagement_low90,"
+            " engagement_high90, corrected_neutral, dominant_emotion)"
+            " VALUES (5, 0, 0.0, 59.0, 60, 60, 120, 2.0, 3, 0, 0.7, 0.8, 0.61, 0.55, 0.66, 0.75, 'neutral'),"
+            " (5, 1, 60.0, 119.0, 60, 60, 0, 0.0, 0, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+        )
+    con.close()
+    with Store(path) as store:  # opening upgrades to head
+        assert store.current_revision() == HEAD
+        first, second = store.minutes(5)
+        assert (first.engagement, first.engagement_low90, first.engagement_high90) == (0.61, 0.55, 0.66)
+        assert first.emotion_corrected is not None and first.emotion_corrected["neutral"] == 0.75
+        assert first.emotion_mean["neutral"] == 0.7 and second.suppressed and second.emotion_mean is None
+        # Nothing measured head pose for these minutes: the new figures are empty, not zeros.
+        for m in (first, second):
+            assert m.people is None and m.attention_facing is None and m.attention_down is None
+            assert m.attention_away is None and m.readable_share is None and m.engagement_v1 is None
+            assert all(m.to_row()[c] is None for c in ATTENTION_COLUMNS)
+        store.downgrade(INTERVALS)
+        assert store.current_revision() == INTERVALS
+    with sqlite3.connect(path) as con:
+        columns = {r[1] for r in con.execute("PRAGMA table_info(minutes)")}
+        rows = con.execute("SELECT minute, engagement, corrected_neutral FROM minutes ORDER BY minute").fetchall()
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    con.close()
+    assert not columns & ATTENTION_COLUMNS and INTERVAL_COLUMNS <= columns
+    assert rows == [(0, 0.61, 0.75), (1, None, None)]
+    with Store(path) as store:  # and up again
+        assert store.current_revision() == HEAD and len(store.minutes(5)) == 2

@@ -223,6 +223,25 @@ def test_minutes_round_trip_including_suppressed(store: Store) -> None:
     assert store.minutes(12345) == []
 
 
+def test_head_pose_and_attention_figures_round_trip(store: Store, db_path: Path) -> None:
+    sid = new_session(store)
+    m = make_minute(0)
+    m.people, m.attention_facing, m.attention_down, m.attention_away = 4, 0.625, 0.25, 0.125
+    m.readable_share, m.engagement_v1 = 0.8, 0.58
+    store.add_minute(sid, m)
+    store.add_minute(sid, make_minute(1))  # a minute without them (as from before engage measured head pose)
+    first, second = store.minutes(sid)
+    assert first == m and isinstance(first.people, int)
+    row = first.to_row()
+    attention = (row["people"], row["attention_facing"], row["attention_down"], row["attention_away"])
+    assert attention == (4, 0.625, 0.25, 0.125)
+    assert (row["readable_share"], row["engagement_v1"], row["engagement"]) == (0.8, 0.58, 0.6)
+    assert second.people is None and second.attention_facing is None and second.engagement_v1 is None
+    with sqlite3.connect(db_path) as con:
+        stored = con.execute("SELECT minute, people, attention_away, engagement_v1 FROM minutes ORDER BY minute")
+        assert stored.fetchall() == [(0, 4, 0.125, 0.58), (1, None, None, None)]
+
+
 def test_minutes_table_keeps_its_columns_and_the_zero_based_minute(store: Store, db_path: Path) -> None:
     # The flat row says minute 2 and mean_/share_; the table (no migration) keeps index 1 and p_/top_ columns.
     sid = new_session(store)

@@ -311,3 +311,18 @@ def test_cli_panel_of_the_57_person_class_photo_is_a_page_not_a_strip(tmp_path):
     # side, then the 57 charts in rows below as wide as both.
     assert width == 12 + 1280 + 12 + SUMMARY_W + 12 and 1024 + 8 * 150 < height < 2 * width
     assert cv2.imread(str(tmp_path / "class57.annotated.png")).shape == cv2.imread(str(CLASS57)).shape
+
+
+def test_a_head_direction_arrow_points_where_the_head_turns():
+    from engage.types import HeadPose
+    from engage.vision.annotate import head_direction_tip
+
+    emotions = {e: 1 / 7 for e in EMOTIONS}
+    face = FaceResult([100, 100, 80, 80], "neutral", emotions, HeadPose(40.0, -30.0, 0.0), "down")
+    tip_x, tip_y = head_direction_tip(face)
+    assert tip_x < 140 and tip_y > 140  # the person's own right is the image's left; looking down is down
+    canvas = np.full((300, 300, 3), 255, np.uint8)
+    plain = draw_faces(canvas, [FaceResult(face.box, face.label, emotions)])
+    with_arrow = draw_faces(canvas, [face])
+    changed = np.any(with_arrow != plain, axis=2)
+    assert changed[tip_y - 3 : tip_y + 4, tip_x - 3 : tip_x + 4].any() and not changed[:, 200:].any()

@@ -112,6 +112,38 @@ def test_faces_cut_by_the_border_are_clipped(astronaut: np.ndarray) -> None:
         assert all(inside(b, part) for b in det.detect(part))
 
 
+def test_yunet_landmarks_lie_on_the_face(astronaut: np.ndarray) -> None:
+    """Five (x, y) pairs in YuNet's order: eye on the image's left, eye on the right, nose tip, mouth corners."""
+    (box,) = YuNetDetector().detect(astronaut)
+    assert box.landmarks is not None and len(box.landmarks) == 10
+    (lx, ly), (rx, ry), (nx, ny), (mlx, mly), (mrx, mry) = np.reshape(box.landmarks, (5, 2))
+    assert all(
+        box.x <= x <= box.x + box.w and box.y <= y <= box.y + box.h for x, y in np.reshape(box.landmarks, (5, 2))
+    )
+    assert lx < nx < rx and mlx < nx < mrx  # left to right
+    assert max(ly, ry) < ny < min(mly, mry)  # eyes above the nose tip, the nose tip above the mouth corners
+    assert 0.3 * box.w < rx - lx < 0.8 * box.w
+
+
+def test_yunet_landmarks_are_in_full_resolution_pixels(astronaut: np.ndarray) -> None:
+    (small,) = YuNetDetector().detect(astronaut)
+    (big,) = YuNetDetector(max_side=640).detect(cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_LINEAR))
+    points = np.reshape(big.landmarks, (5, 2))
+    assert np.all((points >= [big.x, big.y]) & (points <= [big.x + big.w, big.y + big.h]))
+    assert np.allclose(np.array(big.landmarks) / 4, small.landmarks, atol=0.08 * small.w)  # detected at 640 vs 512
+
+
+def test_landmarks_of_a_face_cut_by_the_border_are_not_clipped(astronaut: np.ndarray) -> None:
+    part = astronaut[90:, 215:]  # the face runs off the top-left corner
+    (box,) = YuNetDetector(score_threshold=0.3).detect(part)
+    assert (box.x, box.y) == (0, 0) and box.landmarks is not None
+    assert min(box.landmarks[0::2]) < 0 < box.landmarks[2]  # a mouth corner left of the frame, kept there
+
+
+def test_haar_gives_no_landmarks(astronaut: np.ndarray) -> None:
+    assert [b.landmarks for b in HaarDetector().detect(astronaut)] == [None]
+
+
 def test_crop_face_is_square_inside_and_full_resolution(astronaut: np.ndarray) -> None:
     big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_LINEAR)
     (box,) = YuNetDetector(max_side=640).detect(big)
@@ -255,6 +287,9 @@ def test_yunet_falls_back_to_yuface_detect_with_a_warning(
     assert "using yuface.detect, which leaks" in caplog.text
     found = fallback.detect(astronaut)
     assert found == bound.detect(astronaut) and len(found) == 1 and iou(found[0], FACE) > 0.5
+    assert found[0].landmarks is not None
+    part = astronaut[90:, 215:]  # yuface.detect returns uint16: negative coordinates must not wrap to ~65535
+    assert fallback.detect(part) == bound.detect(part)
     assert fallback.detect(np.zeros((64, 64, 3), np.uint8)) == []
 
 
