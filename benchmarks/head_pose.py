@@ -359,6 +359,42 @@ def report_cost(found: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> 
             f"  {method:6s} pose + state + readable: {single:6.0f} us per face one at a time, "
             f"{batch:5.0f} us per face in frames of 20 faces (target <= 1000)"
         )
+    report_session_cost(boxes)
+
+
+def report_session_cost(boxes: list[Box], faces: int = 30, samples: int = 600) -> None:
+    """The whole per-face cost of a session: pose, ByteTrack tracking, smoothing, the class's reference
+    direction and the states, over `samples` samples of `faces` faces (real landmarks, boxes laid out in rows
+    and jittered a little from sample to sample, as in a class)."""
+    from dataclasses import replace
+
+    from engage.attention.stage import AttentionStage
+    from engage.types import FrameFaces
+
+    rng = np.random.default_rng(0)
+    stage = AttentionStage(2.0)
+
+    def moved(box: Box, dx: int, dy: int) -> Box:
+        landmarks = tuple(v + (dx if i % 2 == 0 else dy) for i, v in enumerate(box.landmarks or ()))
+        return replace(box, x=box.x + dx, y=box.y + dy, landmarks=landmarks)
+
+    seats = [
+        moved(
+            boxes[i % len(boxes)], 120 * (i % 10) - boxes[i % len(boxes)].x, 150 * (i // 10) - boxes[i % len(boxes)].y
+        )
+        for i in range(faces)
+    ]
+    probabilities = np.full((faces, 7), 1 / 7, np.float32)
+    start = time.perf_counter()
+    for k in range(samples):
+        jitter = rng.integers(-3, 4, size=(faces, 2))
+        sample = [moved(b, int(d[0]), int(d[1])) for b, d in zip(seats, jitter, strict=True)]
+        stage.update(FrameFaces(k / 2, sample, probabilities, poses=estimate_poses(sample)))
+    per_face = (time.perf_counter() - start) / (faces * samples) * 1e6
+    print(
+        f"  a session: pose + tracks + smoothing + reference + states: {per_face:5.0f} us per face "
+        f"({faces} faces x {samples} samples at 2/s; target <= 1000)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

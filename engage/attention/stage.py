@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,25 +46,38 @@ class ReferenceSettings:
     min_reference_samples: int = 10
 
 
-@dataclass
 class _ReferenceWindow:
-    settings: ReferenceSettings
-    samples: deque[tuple[float, float, float]] = field(default_factory=deque)  # (timestamp, yaw, pitch)
+    """The face samples of the last ``window_s`` seconds, one array of (yaw, pitch) per sample.
+
+    The median is recomputed every REFRESH_S of media time: a class's direction changes over minutes, and a
+    median over thousands of face samples on every frame would cost more than the tracking.
+    """
+
+    REFRESH_S = 5.0
+
+    def __init__(self, settings: ReferenceSettings) -> None:
+        self.settings = settings
+        self.samples: deque[tuple[float, np.ndarray]] = deque()  # (timestamp, (faces, 2) yaw and pitch)
+        self.count = 0
+        self._direction = (0.0, 0.0)
+        self._computed_at: float | None = None
 
     def add(self, timestamp: float, poses: list[HeadPose]) -> None:
-        self.samples.extend((timestamp, p.yaw, p.pitch) for p in poses)
+        if poses:
+            self.samples.append((timestamp, np.array([(p.yaw, p.pitch) for p in poses])))
+            self.count += len(poses)
         while self.samples and self.samples[0][0] < timestamp - self.settings.window_s:
-            self.samples.popleft()
+            self.count -= len(self.samples.popleft()[1])
+        if self.count < self.settings.min_reference_samples:
+            self._direction, self._computed_at = (0.0, 0.0), None
+        elif self._computed_at is None or not 0 <= timestamp - self._computed_at < self.REFRESH_S:
+            yaw, pitch = np.median(np.concatenate([angles for _, angles in self.samples]), axis=0)
+            limit = self.settings.pitch_limit_deg
+            self._direction = (float(yaw), float(np.clip(pitch, -limit, limit)))
+            self._computed_at = timestamp
 
     def direction(self) -> tuple[float, float]:
-        if self.settings.fixed is not None:
-            return self.settings.fixed
-        if len(self.samples) < self.settings.min_reference_samples:
-            return (0.0, 0.0)
-        angles = np.array([(yaw, pitch) for _, yaw, pitch in self.samples])
-        yaw, pitch = np.median(angles, axis=0)
-        limit = self.settings.pitch_limit_deg
-        return float(yaw), float(np.clip(pitch, -limit, limit))
+        return self.settings.fixed if self.settings.fixed is not None else self._direction
 
 
 class AttentionStage:
