@@ -33,6 +33,9 @@ def train_command(
     epochs: Annotated[int, typer.Option(min=1)] = 140,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (after warm-up)")] = 0.02,
+    augmentation: Annotated[
+        str, typer.Option(help="strong (every robustness effect) or light (milder, for short schedules)")
+    ] = "strong",
     seed: Annotated[int, typer.Option()] = 2026,
     checkpoint_dir: Annotated[
         Path | None, typer.Option(help="Where the resumable checkpoint goes (default: models/training/RUN)")
@@ -50,10 +53,12 @@ def train_command(
     require_training_packages()  # TensorFlow, Keras and matplotlib are the [train] extra
     from engage.paths import MODELS_DIR
     from engage.signals import stop_requested_by_signals
-    from engage.training.data import default_data_path
+    from engage.training.data import AUGMENTATIONS, default_data_path
     from engage.training.export import export_run
     from engage.training.train import TrainConfig, default_checkpoint_dir, train
 
+    if augmentation not in AUGMENTATIONS:
+        raise EngageError(f"--augmentation must be one of {', '.join(AUGMENTATIONS)}, not {augmentation!r}")
     data = data or default_data_path()
     votes = (ferplus_votes or data.with_name("ferplus_votes.npz")) if ferplus else None
     config = TrainConfig(
@@ -63,6 +68,7 @@ def train_command(
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        augmentation=augmentation,
         seed=seed,
         limit=limit,
     )

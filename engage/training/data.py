@@ -97,19 +97,25 @@ def training_targets(split: Split, ferplus_weight: float) -> tuple[np.ndarray, n
     return targets.astype(np.float32), keep
 
 
-def augment(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+AUGMENTATIONS = ("strong", "light")
+# strength -> (rotation deg, scale +-, shift share, photometric and erasing probabilities' factor)
+_STRENGTH = {"strong": (15.0, 0.2, 0.1, 1.0), "light": (10.0, 0.1, 0.05, 0.5)}
+
+
+def augment(faces: np.ndarray, rng: np.random.Generator, strength: str = "strong") -> np.ndarray:
     """Geometric and photometric augmentation of uint8 faces, shape kept.
 
-    Geometry: flip, scale 0.8-1.2, rotation +-15 deg, shift +-10%. Photometry, for robustness beyond
-    FER2013's web photos (classroom cameras: dim rooms, compression, small faces): gamma, contrast,
-    blur, low resolution, JPEG and sensor noise. Erasing and cropping happen after standardisation
-    (``erase_and_crop``) so they cannot shift a face's normalisation.
+    Geometry ("strong"; "light" is milder): flip, scale 0.8-1.2, rotation +-15 deg, shift +-10%. Photometry,
+    for robustness beyond FER2013's web photos (classroom cameras: dim rooms, compression, small faces):
+    gamma, contrast, blur, low resolution, JPEG and sensor noise ("light": each half as often). Erasing and
+    cropping happen after standardisation (``erase_and_crop``) so they cannot shift a face's normalisation.
     """
+    rotation, scale, shift, _ = _STRENGTH[strength]
     n, size = len(faces), faces.shape[1]
     out = np.empty_like(faces)
-    angles = rng.uniform(-15, 15, n)
-    scales = rng.uniform(0.8, 1.2, n)
-    shifts = rng.uniform(-0.1, 0.1, (n, 2)) * size
+    angles = rng.uniform(-rotation, rotation, n)
+    scales = rng.uniform(1 - scale, 1 + scale, n)
+    shifts = rng.uniform(-shift, shift, (n, 2)) * size
     flips = rng.random(n) < 0.5
     center = (size / 2 - 0.5, size / 2 - 0.5)
     for i in range(n):
@@ -117,40 +123,41 @@ def augment(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         matrix[:, 2] += shifts[i]
         face = faces[i, :, ::-1] if flips[i] else faces[i]
         out[i] = cv2.warpAffine(face, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    _photometric(out, rng)
+    _photometric(out, rng, _STRENGTH[strength][3])
     return out
 
 
-def _photometric(faces: np.ndarray, rng: np.random.Generator) -> None:
-    """In place: each effect applies to a random subset of the faces, with its own strength."""
+def _photometric(faces: np.ndarray, rng: np.random.Generator, often: float = 1.0) -> None:
+    """In place: each effect applies to a random subset of the faces (``often`` scales how many), with its own
+    strength."""
     n, size = len(faces), faces.shape[1]
-    for i in np.flatnonzero(rng.random(n) < 0.4):  # gamma and contrast: dim, bright and flat lighting
+    for i in np.flatnonzero(rng.random(n) < 0.4 * often):  # gamma and contrast: dim, bright and flat lighting
         gamma = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
         lut = 255.0 * (np.arange(256) / 255.0) ** gamma
         contrast = rng.uniform(0.5, 1.0)
         lut = 128 + (lut - 128) * contrast
         faces[i] = np.clip(lut, 0, 255).astype(np.uint8)[faces[i]]
-    for i in np.flatnonzero(rng.random(n) < 0.2):  # defocus and motion softness
+    for i in np.flatnonzero(rng.random(n) < 0.2 * often):  # defocus and motion softness
         faces[i] = cv2.GaussianBlur(faces[i], (0, 0), rng.uniform(0.5, 1.3))
-    for i in np.flatnonzero(rng.random(n) < 0.2):  # a back-row face: few pixels, upscaled
+    for i in np.flatnonzero(rng.random(n) < 0.2 * often):  # a back-row face: few pixels, upscaled
         small = int(rng.integers(16, 32))
         tiny = cv2.resize(faces[i], (small, small), interpolation=cv2.INTER_AREA)
         faces[i] = cv2.resize(tiny, (size, size), interpolation=cv2.INTER_LINEAR)
-    for i in np.flatnonzero(rng.random(n) < 0.2):  # stream and recording compression
+    for i in np.flatnonzero(rng.random(n) < 0.2 * often):  # stream and recording compression
         quality = int(rng.integers(25, 80))
         encoded = cv2.imencode(".jpg", faces[i], [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
         faces[i] = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
-    for i in np.flatnonzero(rng.random(n) < 0.15):  # sensor noise in a dim room
+    for i in np.flatnonzero(rng.random(n) < 0.15 * often):  # sensor noise in a dim room
         noise = rng.normal(0, rng.uniform(3, 12), (size, size))
         faces[i] = np.clip(faces[i] + noise, 0, 255).astype(np.uint8)
 
 
-def erase_and_crop(x: np.ndarray, rng: np.random.Generator, crop: int) -> np.ndarray:
-    """Random erasing (p=0.5, 2-20% of the face, filled with 0 = the face's mean) of standardised
+def erase_and_crop(x: np.ndarray, rng: np.random.Generator, crop: int, strength: str = "strong") -> np.ndarray:
+    """Random erasing (p=0.5, "light" 0.25; 2-20% of the face, filled with 0 = the face's mean) of standardised
     (N, S, S, 1) faces, then a random ``crop`` x ``crop`` window of each."""
     n, size = len(x), x.shape[1]
     x = x.copy()
-    for i in np.flatnonzero(rng.random(n) < 0.5):
+    for i in np.flatnonzero(rng.random(n) < 0.5 * _STRENGTH[strength][3]):
         area = rng.uniform(0.02, 0.2) * size * size
         aspect = np.exp(rng.uniform(np.log(0.3), np.log(3.3)))
         h = int(min(size, round(np.sqrt(area * aspect))))

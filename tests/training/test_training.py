@@ -166,3 +166,19 @@ def test_resuming_from_a_checkpoint_reproduces_the_next_epoch(tmp_path, fer2013,
 def _after_epochs(n: int):
     calls = iter(range(10**6))
     return lambda: next(calls) >= n
+
+
+def test_light_augmentation_changes_faces_less_and_keeps_old_checkpoints_resumable(tmp_path):
+    from engage.training.train import TrainConfig
+
+    yy, xx = np.mgrid[0:48, 0:48]
+    smooth = (127 + 100 * np.sin(xx / 7.0) * np.cos(yy / 9.0)).astype(np.uint8)  # shifts show as changes
+    faces = np.repeat(smooth[None], 64, axis=0)
+    strong = augment(faces, np.random.default_rng(5), "strong")
+    light = augment(faces, np.random.default_rng(5), "light")
+    change = lambda out: np.abs(out.astype(int) - faces).mean()  # noqa: E731
+    assert 0 < change(light) < change(strong)
+    base = TrainConfig(data=tmp_path / "fer2013.npz")
+    assert "augmentation" not in base.fingerprint() and base.run_name() == "vgg40-lr0.02-seed2026-e140"
+    lighter = TrainConfig(data=tmp_path / "fer2013.npz", augmentation="light")
+    assert lighter.fingerprint()["augmentation"] == "light" and lighter.run_name().endswith("-light")
