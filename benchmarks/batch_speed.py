@@ -8,7 +8,10 @@
 2. Times, each into a fresh SQLite database, at 1 frame per media second:
    - the decode floor: sampling every clip at 1 fps and nothing else, one after the other in one process
      (PyAV already decodes on all cores);
-   - `engage batch` with a local pool of 1 and of 2 worker processes (targets: 2 workers >= 1.7x one);
+   - `engage batch` with a local pool of 1 and of 2 worker processes, with the CPU time they used (the cores
+     one worker keeps busy, and media-hours per CPU-hour: the throughput per core). The old target of 1.7x for
+     two workers is retired: on two cores one worker (decoding in one thread, detecting and classifying in
+     another) already keeps most of both busy. From these, an estimate for N workers on M machines;
    - the same batch through a Dask ``LocalCluster`` of 2 worker processes x 1 thread, started beforehand
      as a standing cluster would be and stopped before the other modes run (target: within 10% of the
      local pool's time);
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -55,6 +59,12 @@ def decode_floor(paths: list[Path]) -> float:
     return time.perf_counter() - start
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its finished worker processes."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def batch(paths: list[Path], db: Path, workers: int | None = None, cluster=None):
     from engage.config import load_config
     from engage.runs.batch import run_batch
@@ -66,6 +76,30 @@ def batch(paths: list[Path], db: Path, workers: int | None = None, cluster=None)
     bad = [r for r in report.results if r.status != "completed"]
     assert not bad, bad
     return report
+
+
+def local_batch(paths: list[Path], db: Path, workers: int) -> tuple[float, float]:
+    """Wall and CPU seconds of a batch on a local pool (its workers have exited when it returns: counted)."""
+    cpu = cpu_seconds()
+    report = batch(paths, db, workers=workers)
+    return report.seconds, cpu_seconds() - cpu
+
+
+def scaling(media: float, one_wall: float, one_cpu: float) -> None:
+    """What N workers on M machines would give, from one worker's wall and CPU time on this machine."""
+    per_worker = media / one_wall  # media-h per wall-h of one worker
+    per_core = media / one_cpu  # media-h per CPU-h
+    busy = one_cpu / one_wall
+    print(
+        f"throughput per core: {per_core:.1f} media-h per CPU-h (start-up and model loading included); one worker "
+        f"keeps {busy:.2f} cores busy"
+    )
+    print("estimate, N workers (1 thread each) spread evenly on M machines of C cores: M x min(N/M x one worker,")
+    print("C x per core) media-h per wall-h (enough videos for every worker; reading ~0.5 MB/s of 720p per worker):")
+    for machines, cores, workers in ((1, 2, 1), (1, 2, 2), (1, 8, 4), (1, 8, 8), (4, 8, 16), (4, 8, 32), (10, 16, 80)):
+        each = workers / machines
+        total = machines * min(each * per_worker, cores * per_core)
+        print(f"  M={machines:<3} C={cores:<3} N={workers:<3} -> {total:7.0f} media-h per wall-h")
 
 
 def dask_batch(paths: list[Path], db: Path) -> float:
@@ -141,13 +175,15 @@ def main() -> None:
             f"faces (encoded in {time.perf_counter() - started:.0f} s); {os.cpu_count()} cores; {load()}"
         )
         times: dict[str, list[float]] = {"floor": [], "one": [], "two": [], "dask": []}
+        cpus: dict[str, list[float]] = {"one": [], "two": []}
         for round_ in range(args.repeat):  # interleaved, so a burst of load hits every mode alike
             if "floor" in parts:
                 times["floor"].append(decode_floor(paths))
-            if "one" in parts:
-                times["one"].append(batch(paths, tmp / f"one{round_}.db", workers=1).seconds)
-            if "two" in parts:
-                times["two"].append(batch(paths, tmp / f"two{round_}.db", workers=2).seconds)
+            for mode, workers in (("one", 1), ("two", 2)):
+                if mode in parts:
+                    wall, cpu = local_batch(paths, tmp / f"{mode}{round_}.db", workers)
+                    times[mode].append(wall)
+                    cpus[mode].append(cpu)
             if "dask" in parts:
                 times["dask"].append(dask_batch(paths, tmp / f"dask{round_}.db"))
             if args.repeat > 1:
@@ -157,18 +193,21 @@ def main() -> None:
         runs = f", median of {args.repeat} runs" if args.repeat > 1 else ""
         if floor:
             print(f"decode floor (sampling alone, 1 fps, serial):   {rate(media, floor)}{runs}")
+        one_cpu, two_cpu = (statistics.median(c) if c else None for c in cpus.values())
         if one:
-            print(f"engage batch, local pool, 1 worker:            {rate(media, one)}{runs}")
+            print(f"engage batch, local pool, 1 worker:            {rate(media, one)}{runs}  CPU {one_cpu:.1f} s")
         if two:
-            print(f"engage batch, local pool, 2 workers:           {rate(media, two)}{runs}")
+            print(f"engage batch, local pool, 2 workers:           {rate(media, two)}{runs}  CPU {two_cpu:.1f} s")
             if one:
-                print(f"  -> 2 workers = {one / two:.2f}x one worker (target >= 1.7x)")
+                print(f"  -> 2 workers = {one / two:.2f}x one worker")
             if floor:
                 print(f"  -> 2 workers take {two / floor:.2f}x the decode floor's time")
         if dask:
             print(f"engage batch, Dask LocalCluster, 2 workers:    {rate(media, dask)}{runs}")
             if two:
                 print(f"  -> Dask vs local pool: {(dask / two - 1) * 100:+.1f}% wall time (target < +10%)")
+        if one:
+            scaling(media, one, one_cpu)
         print(load())
         if "fer" in parts:
             fer = fer_total(paths)

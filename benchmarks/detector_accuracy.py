@@ -2,6 +2,10 @@
 
 Usage: python benchmarks/detector_accuracy.py [--data DIR] [--quick]
 
+Every setting is also measured on the photos at half size (boxes and landmarks halved): small faces.
+The first row is engage's full sweep as photos get it (config defaults, fast_side 0: engage.vision.sweep).
+Targets: half size recall >= 0.93 at precision >= 0.95; full size recall >= 0.95 at precision >= 0.95.
+
 DIR (or $ENGAGE_DATA) is a folder holding face_detect/; the default is ../shared/data next to the repo.
 A detection is a hit for a labelled face when it contains both eyes and the mouth centre from
 landmarks.csv and is at most 1.5x the face's boxes.csv height (so one huge box cannot claim a face);
@@ -24,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engage.config import load_config
 from engage.types import Box
 from engage.vision.detection import (
     DEFAULT_MAX_SIDE,
@@ -33,6 +38,7 @@ from engage.vision.detection import (
     HaarDetector,
     YuNetDetector,
 )
+from engage.vision.sweep import sweep_detector
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VIDEO = "videos/WolfgangLanger_Pexels.mp4"
@@ -57,6 +63,9 @@ class Result:
     ms_image: float = 0.0
     ms_720p: float = 0.0
     cpu_720p: float = 0.0
+    half_faces: int = 0
+    half_hits: int = 0
+    half_detections: int = 0
 
     @property
     def false_positives(self) -> int:
@@ -65,6 +74,14 @@ class Result:
     @property
     def precision(self) -> float:
         return self.hits / self.detections if self.detections else 1.0
+
+    @property
+    def half_recall(self) -> float:
+        return self.half_hits / self.half_faces if self.half_faces else 0.0
+
+    @property
+    def half_precision(self) -> float:
+        return self.half_hits / self.half_detections if self.half_detections else 1.0
 
 
 def data_root(arg: str | None) -> Path:
@@ -84,6 +101,16 @@ def load_faces(folder: Path) -> dict[str, list[Face]]:
         pts = [(m[f"{p}_x"], m[f"{p}_y"]) for p in ("left_eye", "right_eye", "mouth_center")]
         faces[b["image"]].append(Face((int(b["x"]), int(b["y"]), int(b["w"]), int(b["h"])), np.array(pts, dtype=float)))
     return faces
+
+
+def halved(images: dict[str, np.ndarray], faces: dict[str, list[Face]]):
+    """The photos at half size (INTER_AREA) with their faces' boxes and landmarks halved."""
+    small = {
+        name: cv2.resize(im, (round(im.shape[1] / 2), round(im.shape[0] / 2)), interpolation=cv2.INTER_AREA)
+        for name, im in images.items()
+    }
+    half = {name: [Face(tuple(v / 2 for v in f.box), f.eyes_mouth / 2) for f in found] for name, found in faces.items()}
+    return small, half
 
 
 def iou(a: tuple[int, int, int, int], b: Box) -> float:
@@ -173,7 +200,7 @@ def ms_720p(det: FaceDetector, frames: list[np.ndarray], repeats: int = 3) -> tu
     return wall, cpu
 
 
-def evaluate(det: FaceDetector, label: str, images: dict[str, np.ndarray], faces, scene, frames) -> Result:
+def evaluate(det: FaceDetector, label: str, images: dict[str, np.ndarray], faces, scene, frames, half) -> Result:
     res = Result(label)
     det.detect(next(iter(images.values())))  # warm-up
     times = []
@@ -191,6 +218,12 @@ def evaluate(det: FaceDetector, label: str, images: dict[str, np.ndarray], faces
         if name == "class57.jpg":
             res.class57 = hits
     res.small = match(scene[1], det.detect(scene[0]), landmark_rule)
+    for name, image in half[0].items():
+        dets = det.detect(image)
+        gt = half[1].get(name, [])
+        res.half_faces += len(gt)
+        res.half_hits += match(gt, dets, landmark_rule)
+        res.half_detections += len(dets)
     res.ms_image = statistics.mean(times)
     res.ms_720p, res.cpu_720p = ms_720p(det, frames)
     return res
@@ -198,9 +231,19 @@ def evaluate(det: FaceDetector, label: str, images: dict[str, np.ndarray], faces
 
 def configs(quick: bool) -> list[tuple[str, FaceDetector]]:
     d_min, d_thr, d_side = DEFAULT_MIN_FACE, DEFAULT_SCORE_THRESHOLD, DEFAULT_MAX_SIDE
+    photo = load_config(environ={}).detector.model_copy(update={"fast_side": 0})  # as engage.vision.photos
     out: list[tuple[str, FaceDetector]] = [
-        (f"yunet min{d_min} thr{d_thr} side{d_side}", YuNetDetector(d_min, d_thr, d_side))
+        (f"sweep x{photo.upscale:g} <={photo.small_frame}|<{photo.small_face}px", sweep_detector(photo)),
+        (f"yunet min{d_min} thr{d_thr} side{d_side}", YuNetDetector(d_min, d_thr, d_side)),
     ]
+    if not quick:
+        for upscale in (1.0, 2.0):
+            setting = photo.model_copy(update={"upscale": upscale})
+            out.append((f"sweep x{upscale:g} <={photo.small_frame}|<{photo.small_face}px", sweep_detector(setting)))
+        for small_frame, small_face in ((0, 24), (640, 32)):
+            setting = photo.model_copy(update={"small_frame": small_frame, "small_face": small_face})
+            out.append((f"sweep x{photo.upscale:g} <={small_frame}|<{small_face}px", sweep_detector(setting)))
+        out.append((f"yunet min16 thr{d_thr} side{d_side}", YuNetDetector(16, d_thr, d_side)))
     if not quick:
         for side in (640, 1280):
             out.append((f"yunet min{d_min} thr{d_thr} side{side}", YuNetDetector(d_min, d_thr, side)))
@@ -219,7 +262,7 @@ def configs(quick: bool) -> list[tuple[str, FaceDetector]]:
 
 def print_table(results: list[Result], n_images: int, n_noface: int, n_small: int) -> None:
     head = (
-        f"{'setting':<38}{'recall':>8}{'IoU.35':>8}{'FP':>6}{'FP0':>5}{'prec':>7}"
+        f"{'setting':<38}{'recall':>8}{'IoU.35':>8}{'FP':>6}{'FP0':>5}{'prec':>7}{'rec/2':>7}{'prec/2':>7}"
         f"{'cls57':>7}{'small':>7}{'ms/img':>8}{'ms@720p':>9}{'cpu@720p':>9}"
     )
     print(head)
@@ -227,12 +270,14 @@ def print_table(results: list[Result], n_images: int, n_noface: int, n_small: in
     for r in results:
         print(
             f"{r.label:<38}{r.hits / r.faces:>8.1%}{r.hits_iou / r.faces:>8.1%}{r.false_positives:>6}{r.fp_noface:>5}"
-            f"{r.precision:>7.1%}{r.class57:>7}{r.small:>7}{r.ms_image:>8.1f}{r.ms_720p:>9.1f}{r.cpu_720p:>9.1f}"
+            f"{r.precision:>7.1%}{r.half_recall:>7.1%}{r.half_precision:>7.1%}"
+            f"{r.class57:>7}{r.small:>7}{r.ms_image:>8.1f}{r.ms_720p:>9.1f}{r.cpu_720p:>9.1f}"
         )
     print(
         f"\nrecall: landmark rule, {results[0].faces} faces in {n_images} images; IoU.35: recall at IoU >= 0.35 "
         f"against boxes.csv;\nFP: unmatched detections in all images; FP0: detections in the {n_noface} images "
-        "without faces; prec: precision;\ncls57: faces found of the 57 in class57.jpg (1280x1024, faces ~30 px "
+        "without faces; prec: precision;\nrec/2, prec/2: recall and precision on the photos at half size;\n"
+        "cls57: faces found of the 57 in class57.jpg (1280x1024, faces ~30 px "
         f"eyes-to-mouth box);\nsmall: of {n_small} faces ~15 px in a 1280x720 frame (class57 at half size, twice);\n"
         "ms/img: mean wall time over the 130 images, one run each; ms@720p: median wall time over the 1280x720 frames\n"
         "of the fastest of 3 runs; cpu@720p: the same in process CPU time, all threads (steadier under load)."
@@ -290,13 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     images = {p.name: cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted((folder / "images").glob("*.jpg"))}
     n_noface = sum(1 for name in images if name not in faces)
     scene = small_faces_scene(images["class57.jpg"], faces["class57.jpg"])
+    half = halved(images, faces)
     frames = frames_720p(data, images["class57.jpg"], scene[0])
     print(f"{len(images)} images, {sum(len(v) for v in faces.values())} faces, {n_noface} without faces; ", end="")
     print(f"{len(frames)} frames at 1280x720; OpenCV {cv2.__version__}; {os.cpu_count()} CPUs\n")
 
     results = []
     for label, det in configs(args.quick):
-        results.append(evaluate(det, label, images, faces, scene, frames))
+        results.append(evaluate(det, label, images, faces, scene, frames, half))
     print_table(results, len(images), n_noface, len(scene[1]))
     print_threads(frames)
 

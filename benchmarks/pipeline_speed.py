@@ -1,13 +1,17 @@
-"""`engage analyze` cost vs the decode floor and vs the `fer` package; peak memory vs video length.
+"""`engage analyze` cost vs the decode floors and vs the `fer` package; peak memory vs video length.
 
     python benchmarks/pipeline_speed.py [--minutes 10] [--faces 4] [--long-minutes 120] [--skip-memory]
-                                        [--skip-fer] [--compare-fast-sides 640,480] [--clip PATH] [--repeat 3]
+                                        [--skip-fer] [--compare-fast-sides 640,480] [--no-follow-off]
+                                        [--clip PATH] [--repeat 3]
 
 1. Builds a 720p30 H.264 clip of real faces (tests/clips.py; x264 "veryfast" with grain so decoding
-   costs like a real recording), then in one run times: sampling the frames alone at 1 fps (the
-   decode floor), the full analysis (decode + detect + classify + aggregate + SQLite commits), and
-   the `fer` package's `Video.analyze` at the same rate, if installed (`pip install --no-deps fer`).
-   Target: analysis <= 1.5x the decode floor.
+   costs like a real recording), then in one run times: OpenCV grabbing every frame and decoding the
+   sampled ones at 1 fps (the OpenCV grab-and-decode floor), engage's own sampling alone (PyAV, unreferenced
+   frames skipped: engage's decode floor), the full analysis (decode + detect + classify + aggregate + SQLite
+   commits) with the default config (faces followed between full sweeps, engage.vision.follow) and with
+   ``detector.follow: false`` (a full sweep of every sample), and the `fer` package's `Video.analyze` at the
+   same rate, if installed (`pip install --no-deps fer`).
+   Target: analysis <= 0.6x the OpenCV grab-and-decode floor.
 2. Peak RSS of `engage analyze` in a fresh process on a short and a long clip of the same content
    (the long one at 2 frames/s of video to keep its encoding quick; sampling stays 1 fps).
    Target: the long video's peak within 10% of the short one's.
@@ -16,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -44,21 +49,37 @@ def decode_floor(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
-def engage_analysis(path: Path, db: Path, fast_side: int | None = None) -> tuple[float, int, int]:
+def opencv_floor(path: Path) -> float:
+    """Seconds for OpenCV to grab every frame and decode (retrieve) the first at or after each second."""
+    import cv2
+
+    start = time.perf_counter()
+    capture = cv2.VideoCapture(str(path))
+    due = 0
+    while capture.grab():
+        t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if t + 1e-6 >= due:
+            capture.retrieve()
+            due = math.floor(t + 1e-6) + 1
+    capture.release()
+    return time.perf_counter() - start
+
+
+def engage_analysis(path: Path, db: Path, overrides: dict | None = None) -> tuple[float, int, int, float]:
+    """Wall seconds, frames, faces and CPU seconds (this process, all threads) of one `engage analyze`."""
     from engage.config import load_config
     from engage.runs.analyze import analyze
     from engage.sources.media import VideoFileSource
     from engage.store.database import open_store
     from engage.vision.analyzer import FrameAnalyzer
 
-    overrides = None if fast_side is None else {"detector": {"fast_side": fast_side}}
     config = load_config(environ={}, overrides=overrides)
     analyzer = FrameAnalyzer(config)  # model loading is start-up, not per-video cost
     store = open_store(db)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with VideoFileSource(path) as source:
         result = analyze(source, store, config, analyzer, new=True)
-    return time.perf_counter() - start, result.frames, result.faces
+    return time.perf_counter() - start, result.frames, result.faces, time.process_time() - cpu
 
 
 def fer_analysis(path: Path, every_nth_frame: int) -> tuple[float, int] | None:
@@ -114,6 +135,7 @@ def main() -> None:
     parser.add_argument("--skip-fer", action="store_true")
     parser.add_argument("--clip", type=Path, help="make the speed clip here (reused by a rerun) instead of a temp dir")
     parser.add_argument("--repeat", type=int, default=1, help="time the floor and engage this many times, interleaved")
+    parser.add_argument("--no-follow-off", action="store_true", help="do not also time detector.follow: false")
     parser.add_argument(
         "--compare-fast-sides",
         default="",
@@ -139,30 +161,48 @@ def main() -> None:
             f"clip: {args.minutes:g} min of 1280x720 30 fps H.264 with {args.faces} real faces, "
             f"{clip.stat().st_size / 1e6:.1f} MB ({origin})"
         )
-        sides = [None] + [int(side) for side in args.compare_fast_sides.split(",") if side.strip()]
-        modes = {side: "default config" if side is None else f"fast_side {side}" for side in sides}
+        modes: dict[str, dict | None] = {"default config": None}
+        if not args.no_follow_off:
+            modes["detector.follow: false"] = {"detector": {"follow": False}}
+        for side in (int(side) for side in args.compare_fast_sides.split(",") if side.strip()):
+            modes[f"fast_side {side}"] = {"detector": {"fast_side": side}}
         floors: list[float] = []
-        runs: dict[str, list[tuple[float, int, int]]] = {mode: [] for mode in modes.values()}
+        cv_floors: list[float] = []
+        runs: dict[str, list[tuple[float, int, int, float]]] = {mode: [] for mode in modes}
         for round_ in range(args.repeat):  # interleaved, so a burst of load hits every mode alike
+            cv_floors.append(opencv_floor(clip))
             seconds, samples = decode_floor(clip)
             floors.append(seconds)
-            for i, (side, mode) in enumerate(modes.items()):
-                runs[mode].append(engage_analysis(clip, tmp / f"bench{round_}-{i}.db", side))
+            for i, (mode, overrides) in enumerate(modes.items()):
+                runs[mode].append(engage_analysis(clip, tmp / f"bench{round_}-{i}.db", overrides))
             if args.repeat > 1:
                 times = "  ".join(f"{mode} {r[-1][0]:.1f} s" for mode, r in runs.items())
-                print(f"  round {round_ + 1}: floor {seconds:.1f} s  {times}  {load()}")
-        floor = statistics.median(floors)
-        results = {mode: (statistics.median(r[0] for r in rs), rs[0][1], rs[0][2]) for mode, rs in runs.items()}
+                floors_now = f"OpenCV floor {cv_floors[-1]:.1f} s  floor {seconds:.1f} s"
+                print(f"  round {round_ + 1}: {floors_now}  {times}  {load()}")
+        floor, cv_floor = statistics.median(floors), statistics.median(cv_floors)
+        results = {
+            mode: (statistics.median(r[0] for r in rs), rs[0][1], rs[0][2], statistics.median(r[3] for r in rs))
+            for mode, rs in runs.items()
+        }
+        median = f", median of {args.repeat} runs" if args.repeat > 1 else ""
         print(
-            f"decode floor (sampling alone, 1 fps): {floor:7.1f} s  {floor / samples * 1000:6.1f} ms/sample  "
-            f"({samples} samples{f', median of {args.repeat} runs' if args.repeat > 1 else ''})"
+            f"OpenCV grab all + decode sampled:     {cv_floor:7.1f} s  {cv_floor / samples * 1000:6.1f} ms/sample  "
+            f"(the OpenCV grab-and-decode floor{median})"
         )
-        for mode, (analysis, frames, faces) in results.items():
+        print(
+            f"engage sampling alone (PyAV, 1 fps):  {floor:7.1f} s  {floor / samples * 1000:6.1f} ms/sample  "
+            f"({samples} samples, {floor / cv_floor:.2f}x the OpenCV floor{median})"
+        )
+        for mode, (analysis, frames, faces, cpu) in results.items():
             label = f"engage analyze, {mode}"
             print(
                 f"{label:38s} {analysis:7.1f} s  {analysis / frames * 1000:6.1f} ms/sample  "
-                f"{faces / frames:.1f} faces/frame  -> {analysis / floor:.2f}x the decode floor "
-                f"({args.minutes * 60 / analysis:.0f}x real time)"
+                f"{faces / frames:.1f} faces/frame  -> {analysis / cv_floor:.2f}x the OpenCV floor (target <= 0.6), "
+                f"{analysis / floor:.2f}x engage's decode floor ({args.minutes * 60 / analysis:.0f}x real time)"
+            )
+            print(
+                f"{'':38s} CPU {cpu:.1f} s = {cpu / analysis:.2f} cores busy; {args.minutes * 60 / cpu:.0f} media s "
+                "per CPU s (decoding included)"
             )
         print(load())
         analysis = next(iter(results.values()))[0]

@@ -1,15 +1,16 @@
 """`engage record` in real time: sampling rate achieved, processing time per frame, CPU headroom, memory.
 
     python benchmarks/recorder_speed.py [--seconds 60] [--faces 30] [--fps 2] [--skip-memory]
-                                        [--long-hours 3] [--speed 60]
+                                        [--long-hours 3] [--speed 60] [--no-follow-off]
 
 1. Real time: a 1080p 30 frames/s H.264 clip of `--faces` real faces (the astronaut's head from
    skimage.data, tiled by tests/clips.py) is played by the recorder at real-time pace on the system clock
    for `--seconds`, sampled at `--fps` (default 2/s), exactly as `engage record --source FILE` does
    (capture thread decoding every frame, inference loop detecting and classifying 30 faces). Prints
    the achieved sampling rate vs the intended one, the processing time per frame (median, p95) and the
-   process CPU time / wall time (out of os.cpu_count() cores: the rest is headroom).
-   Target: achieved rate = intended, with CPU to spare.
+   process CPU time / wall time (out of os.cpu_count() cores: the rest is headroom), with the default config
+   (faces followed between full sweeps) and then with ``detector.follow: false`` (a full sweep of every sample).
+   Target: achieved rate = intended, with >= 1.0 core to spare.
 2. Memory: peak RSS of `engage record --source CLIP --speed S` in a fresh process on a 3-hour clip
    (simulated at `--speed` times real time) vs a 10-minute clip of the same content, plus RSS samples
    through the long run. Target: the long session's peak within 10% of the short one's, and flat.
@@ -40,21 +41,27 @@ def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def real_time(seconds: float, faces: int, fps: float, folder: Path) -> None:
+def real_time(seconds: float, faces: int, fps: float, folder: Path, follow_off: bool = True) -> None:
     from clips import make_clip
 
     from engage.config import load_config
-    from engage.runs.recorder import Recorder
-    from engage.sources.live import file_input
     from engage.store.database import open_store
     from engage.vision.analyzer import FrameAnalyzer
 
     print(f"building a 1080p30 clip of {faces} real faces, {seconds:.0f} s ...", flush=True)
     clip = make_clip(folder / "class1080.mp4", seconds + 5, fps=30, size=(1920, 1080), faces=faces, noise=6)
-    config = load_config(environ={}, overrides={"sample_fps": fps})
-    analyzer = FrameAnalyzer(config)
     store = open_store(folder / "bench.db")
-    print(f"recording for {seconds:.0f} s at {fps:g} frames/s ({load()})", flush=True)
+    for follow in (True, False) if follow_off else (True,):
+        config = load_config(environ={}, overrides={"sample_fps": fps, "detector": {"follow": follow}})
+        record(clip, store, config, FrameAnalyzer(config), seconds, faces, fps, follow)
+
+
+def record(clip: Path, store, config, analyzer, seconds: float, faces: int, fps: float, follow: bool) -> None:
+    from engage.runs.recorder import Recorder
+    from engage.sources.live import file_input
+
+    mode = "default config" if follow else "detector.follow: false"
+    print(f"recording for {seconds:.0f} s at {fps:g} frames/s, {mode} ({load()})", flush=True)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     result = Recorder(file_input(clip), store, config, analyzer, duration=seconds).run()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -144,13 +151,14 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=2.0)
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-real-time", action="store_true")
+    parser.add_argument("--no-follow-off", action="store_true", help="do not also record with detector.follow: false")
     parser.add_argument("--long-hours", type=float, default=3.0)
     parser.add_argument("--speed", type=float, default=60.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if not args.skip_real_time:
-            real_time(args.seconds, args.faces, args.fps, folder)
+            real_time(args.seconds, args.faces, args.fps, folder, not args.no_follow_off)
         if not args.skip_memory:
             memory(args.long_hours, args.speed, args.fps, folder)
 

@@ -25,13 +25,30 @@ class _Section(BaseModel):
 
 
 class DetectorConfig(_Section):
+    """Face detection (engage.vision.detection, sweep, follow); see config.yaml."""
+
     name: Literal["yunet", "haar"] = "yunet"
-    min_face: int = Field(16, ge=1)
+    min_face: int = Field(10, ge=1)
     score_threshold: float = Field(0.6, ge=0, le=1)
     max_side: int = Field(960, ge=64)
     fast_side: int = Field(640, ge=0)
     check_every: int = Field(30, ge=1)
     margin: float = Field(0.0, ge=0, le=1)
+    upscale: float = Field(1.5, ge=1, le=4)
+    small_frame: int = Field(480, ge=0)
+    small_face: int = Field(24, ge=0)
+    follow: bool = True
+    sweep_min: int = Field(2, ge=1, le=1000)
+    sweep_max: int = Field(12, ge=1, le=1000)
+    region_face: int = Field(40, ge=16, le=256)
+    region_pad: float = Field(2.0, ge=1.2, le=4)
+    region_threshold: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sweeps_in_order(self) -> DetectorConfig:
+        if self.sweep_min > self.sweep_max:
+            raise ValueError(f"sweep_min ({self.sweep_min}) must not be above sweep_max ({self.sweep_max})")
+        return self
 
 
 class ClassifierConfig(_Section):

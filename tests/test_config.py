@@ -133,6 +133,15 @@ BOUNDS = [
     ("detector.fast_side", [0], [-1]),
     ("detector.check_every", [1], [0]),
     ("detector.margin", [0, 1], [-0.01, 1.01]),
+    ("detector.upscale", [1, 4], [0.99, 4.01]),
+    ("detector.small_frame", [0], [-1]),
+    ("detector.small_face", [0], [-1]),
+    ("detector.follow", [True, False], ["yes", 1]),
+    ("detector.sweep_min", [1, 12], [0]),
+    ("detector.sweep_max", [2, 1000], [1001]),
+    ("detector.region_face", [16, 256], [15, 257]),
+    ("detector.region_pad", [1.2, 4], [1.19, 4.01]),
+    ("detector.region_threshold", [0, 1], [-0.01, 1.01]),
     ("classifier.threads", [1], [0]),
     ("engagement.high_band", [1], [1.01]),
     ("engagement.low_band", [0], [-0.01]),
@@ -167,6 +176,12 @@ def test_every_bound_is_where_the_docs_say(key: str, good: list, bad: list):
     for value in bad:
         with pytest.raises(EngageError, match=f"config key '{key}'"):
             load_config(overrides=_nested(key, value), environ={})
+
+
+def test_sweep_interval_bounds_must_be_in_order():
+    with pytest.raises(EngageError, match=r"sweep_min \(13\) must not be above sweep_max \(12\)"):
+        load_config(overrides={"detector": {"sweep_min": 13}}, environ={})
+    assert load_config(overrides={"detector": {"sweep_min": 5, "sweep_max": 5}}, environ={}).detector.sweep_min == 5
 
 
 def test_model_defaults_are_config_yaml():

@@ -15,7 +15,9 @@ from engage.config import Config
 from engage.emotions import EMOTIONS
 from engage.types import Frame, FrameFaces
 from engage.vision.classifier import EmotionClassifier
-from engage.vision.detection import FaceDetector, crop_face, make_detector
+from engage.vision.detection import FaceDetector, crop_face
+from engage.vision.follow import session_detector
+from engage.vision.sweep import sweep_detector
 
 
 class FrameAnalyzer:
@@ -26,20 +28,14 @@ class FrameAnalyzer:
     ) -> None:
         d = config.detector
         self.config = config
-        self.detector = detector or make_detector(
-            d.name,
-            min_face=d.min_face,
-            score_threshold=d.score_threshold,
-            max_side=d.max_side,
-            fast_side=d.fast_side,
-            check_every=d.check_every,
-        )
+        self.detector = detector or sweep_detector(d)  # a full sweep of every frame it reads
         self.classifier = classifier or EmotionClassifier(config.classifier.model, threads=config.classifier.threads)
         self.margin = d.margin
 
-    def read(self, frame: Frame) -> FrameFaces:
-        """The frame's faces, their head poses and emotion probabilities, before tracking."""
-        boxes = self.detector.detect(frame.image)
+    def read(self, frame: Frame, detector: FaceDetector | None = None) -> FrameFaces:
+        """The frame's faces, their head poses and emotion probabilities, before tracking (found by ``detector``,
+        by default the shared full-frame one)."""
+        boxes = (detector or self.detector).detect(frame.image)
         if not boxes:
             return FrameFaces(frame.timestamp, [], np.zeros((0, len(EMOTIONS)), np.float32), poses=[])
         # All faces of the frame go through the classifier as one batch.
@@ -53,19 +49,23 @@ class FrameAnalyzer:
         return AttentionStage.from_config(self.config).update(self.read(frame))
 
     def for_session(self) -> SessionAnalyzer:
-        """The analyzer of one session (one video, one recording): tracks carry over from frame to frame."""
-        return SessionAnalyzer(self, AttentionStage.from_config(self.config))
+        """The analyzer of one session (one video, one recording): tracks carry over from frame to frame, and
+        its detector follows the faces it found (engage.vision.follow)."""
+        detector = session_detector(self.detector, self.config.detector)
+        return SessionAnalyzer(self, AttentionStage.from_config(self.config), detector)
 
 
 class SessionAnalyzer:
     """A FrameAnalyzer's models with one session's attention stage; ``analyze`` frames in time order."""
 
-    def __init__(self, analyzer: FrameAnalyzer, attention: AttentionStage) -> None:
-        self.analyzer, self.attention = analyzer, attention
+    def __init__(
+        self, analyzer: FrameAnalyzer, attention: AttentionStage, detector: FaceDetector | None = None
+    ) -> None:
+        self.analyzer, self.attention, self.detector = analyzer, attention, detector
 
     @property
     def classifier(self) -> EmotionClassifier:
         return self.analyzer.classifier
 
     def analyze(self, frame: Frame) -> FrameFaces:
-        return self.attention.update(self.analyzer.read(frame))
+        return self.attention.update(self.analyzer.read(frame, self.detector))

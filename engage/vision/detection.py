@@ -29,8 +29,9 @@ DETECTORS: tuple[str, ...] = ("yunet", "haar")
 
 # Recommended defaults, chosen with benchmarks/detector_accuracy.py (CMU+MIT test set and class57.jpg).
 DEFAULT_DETECTOR = "yunet"
-# YuNet boxes of faces ~15 px eyes-to-mouth are 17-25 px tall; 16 keeps those back-row faces.
-DEFAULT_MIN_FACE = 16
+# YuNet boxes of faces ~15 px eyes-to-mouth are 17-25 px tall; 10 also keeps the 12-15 px faces of a
+# low-resolution classroom camera's back rows, which upscaling finds (engage.vision.sweep).
+DEFAULT_MIN_FACE = 10
 # 0.6 rather than yuface's 0.5: 40% fewer false faces for ~1% recall, no loss on small faces.
 DEFAULT_SCORE_THRESHOLD = 0.6
 # 640 misses most ~15 px faces in a 720p frame; 1280 finds a few more than 960 at twice the cost.
