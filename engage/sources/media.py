@@ -230,7 +230,7 @@ class VideoFileSource(_Source):
         stream = container.streams[self._stream_index]
         # Slice threads only: frame threads cost more than they give when analysis shares the cores
         # (benchmarks/decode_speed.py and pipeline_speed.py; 10 min of 720p: 24.8 s against 30.4 s).
-        stream.thread_type = os.environ.get("EXP_THREADS", "SLICE")  # EXPERIMENT, revert
+        stream.thread_type = "SLICE"
         time_base = self._time_base
         origin = self._origin_pts
         # Sample k is due at media time k/rate, i.e. at pts origin + k * step; integer compares per frame.
