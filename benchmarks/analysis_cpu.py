@@ -26,6 +26,18 @@ import common
 sys.path.insert(0, str(common.REPO / "tests"))
 
 
+def check_baseline(tree: Path) -> None:
+    """Stop unless `engage` imported with PYTHONPATH=tree comes from tree (a missing or moved baseline would
+    otherwise silently measure this checkout twice: the editable install is found instead)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import engage; print(engage.__file__)"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd="/",
+    )  # fmt: skip
+    found = Path(done.stdout.strip() or ".").resolve()
+    if done.returncode != 0 or tree.resolve() not in found.parents:
+        raise SystemExit(f"the baseline {tree} does not provide engage (imported from {found}); check the path")
+
+
 def run(tree: Path | None, clip: Path, folder: Path) -> tuple[float, float]:
     """(cpu seconds, wall seconds) of one `engage analyze` in a fresh process."""
     db = folder / "engage.db"
@@ -50,6 +62,7 @@ def main() -> None:
     parser.add_argument("--clip", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    check_baseline(args.baseline)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         clip = args.clip

@@ -85,17 +85,17 @@ def local_batch(paths: list[Path], db: Path, workers: int) -> tuple[float, float
     return report.seconds, cpu_seconds() - cpu
 
 
-def scaling(media: float, one_wall: float, one_cpu: float) -> None:
+def scaling(media: float, one_wall: float, one_cpu: float, size_mb: float) -> None:
     """What N workers on M machines would give, from one worker's wall and CPU time on this machine."""
     per_worker = media / one_wall  # media-h per wall-h of one worker
     per_core = media / one_cpu  # media-h per CPU-h
     busy = one_cpu / one_wall
     print(
         f"throughput per core: {per_core:.1f} media-h per CPU-h (start-up and model loading included); one worker "
-        f"keeps {busy:.2f} cores busy"
+        f"keeps {busy:.2f} cores busy and reads {size_mb / one_wall:.1f} MB/s of these clips"
     )
     print("estimate, N workers (1 thread each) spread evenly on M machines of C cores: M x min(N/M x one worker,")
-    print("C x per core) media-h per wall-h (enough videos for every worker; reading ~0.5 MB/s of 720p per worker):")
+    print("C x per core) media-h per wall-h (enough videos for every worker, and storage that keeps up):")
     for machines, cores, workers in ((1, 2, 1), (1, 2, 2), (1, 8, 4), (1, 8, 8), (4, 8, 16), (4, 8, 32), (10, 16, 80)):
         each = workers / machines
         total = machines * min(each * per_worker, cores * per_core)
@@ -207,7 +207,7 @@ def main() -> None:
             if two:
                 print(f"  -> Dask vs local pool: {(dask / two - 1) * 100:+.1f}% wall time (target < +10%)")
         if one:
-            scaling(media, one, one_cpu)
+            scaling(media, one, one_cpu, sum(p.stat().st_size for p in paths) / 1e6)
         print(load())
         if "fer" in parts:
             fer = fer_total(paths)

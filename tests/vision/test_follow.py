@@ -146,3 +146,17 @@ def test_session_detector_follows_only_a_yunet_sweep_when_asked() -> None:
 def test_follow_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="sweep_min"):
         FollowSettings(sweep_min=5, sweep_max=4)
+
+
+def test_each_session_follows_with_its_own_memory_and_photos_are_swept() -> None:
+    from engage.vision.analyzer import FrameAnalyzer
+
+    config = load_config(environ={})
+    analyzer = FrameAnalyzer(config)
+    assert isinstance(analyzer.detector, SweepDetector)  # a still photo: a full sweep
+    first, second = analyzer.for_session().detector, analyzer.for_session().detector
+    assert isinstance(first, FollowingDetector) and isinstance(second, FollowingDetector)
+    assert first is not second and first.sweep is analyzer.detector  # own memory, shared models
+    off = config.model_copy(update={"detector": config.detector.model_copy(update={"follow": False})})
+    plain = FrameAnalyzer(off, classifier=analyzer.classifier)
+    assert plain.for_session().detector is plain.detector
