@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engage.attention.states import AttentionThresholds, attention_states, readable_mask
-from engage.attention.tracking import FaceTracker
+from engage.attention.tracking import UNTRACKED, FaceTracker
 from engage.config import Config
 from engage.types import FrameFaces, HeadPose
 
@@ -91,19 +91,21 @@ class AttentionStage:
         reference: ReferenceSettings | None = None,
         smoothing_samples: int = 5,
         lost_s: float = 3.0,
+        track: bool = True,
     ) -> None:
         if smoothing_samples < 1:
             raise ValueError(f"smoothing_samples must be at least 1, not {smoothing_samples}")
         self.thresholds = thresholds or AttentionThresholds()
         self.smoothing_samples = smoothing_samples
         self.lost_s = max(lost_s, 1.0 / sample_fps)
-        self._tracker = FaceTracker(sample_fps, lost_s)
+        # A still photo has nothing to track: its faces stay UNTRACKED and unsmoothed.
+        self._tracker = FaceTracker(sample_fps, lost_s) if track else None
         self._tracks: dict[int, _Track] = {}
         self._reference = _ReferenceWindow(reference or ReferenceSettings())
 
     @classmethod
-    def from_config(cls, config: Config) -> AttentionStage:
-        """A fresh stage (no tracks yet) for one session, or one still photo, under ``config``."""
+    def from_config(cls, config: Config, track: bool = True) -> AttentionStage:
+        """A fresh stage (no tracks yet) for one session, or (``track`` False) one still photo, under ``config``."""
         a = config.attention
         fixed = None if a.reference_yaw is None or a.reference_pitch is None else (a.reference_yaw, a.reference_pitch)
         return cls(
@@ -119,6 +121,7 @@ class AttentionStage:
             reference=ReferenceSettings(fixed, a.reference_window_s, a.reference_pitch_limit_deg),
             smoothing_samples=a.smoothing_samples,
             lost_s=a.lost_s,
+            track=track,
         )
 
     @property
@@ -128,7 +131,10 @@ class AttentionStage:
 
     def update(self, faces: FrameFaces) -> FrameFaces:
         """The sample's faces with tracks, smoothed poses and probabilities, states and readability."""
-        ids = self._tracker.update(faces.boxes)
+        if self._tracker is not None:
+            ids = self._tracker.update(faces.boxes)
+        else:
+            ids = np.full(len(faces.boxes), UNTRACKED, np.int64)
         raw_poses = faces.poses if faces.poses is not None else [None] * len(faces.boxes)
         poses: list[HeadPose | None] = []
         probabilities = np.array(faces.probabilities, dtype=np.float32, copy=True)

@@ -16,19 +16,15 @@ import numpy as np
 
 from engage.types import Box
 
-with warnings.catch_warnings():
-    # supervision 0.30 marks ByteTrack deprecated in favour of the `trackers` package (see pyproject.toml).
-    # Imported here, with the analyzer, not on a session's first sample: the import reads the temp folder, which
-    # must not happen while the dashboard serves an upload.
-    warnings.simplefilter("ignore")
-    import supervision as sv
-
 UNTRACKED = -1  # a face the tracker has not confirmed yet (first seen in this sample, after the first sample)
 
 
 def _byte_track(sample_fps: float, lost_samples: int):  # -> supervision.ByteTrack
+    import supervision as sv  # sessions only (still photos are not tracked): ~0.6 s of CPU to import
+
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the deprecation notice (above)
+        # supervision 0.30 marks ByteTrack deprecated in favour of the `trackers` package (see pyproject.toml).
+        warnings.simplefilter("ignore")
         # ByteTrack counts its lost-track buffer in frames at 30 fps: scale so it is `lost_samples` samples.
         return sv.ByteTrack(
             track_activation_threshold=0.25,
@@ -53,6 +49,8 @@ class FaceTracker:
 
     def update(self, boxes: Sequence[Box]) -> np.ndarray:
         """The track id of every box (int64, UNTRACKED where none yet), in the order given."""
+        import supervision as sv
+
         ids = np.full(len(boxes), UNTRACKED, np.int64)
         if boxes:
             xyxy = np.array([[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes], dtype=np.float32)

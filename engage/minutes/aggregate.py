@@ -63,7 +63,6 @@ class _OpenMinute:
         self.engagements: list[np.ndarray] = []  # every face's engagement index (v2)
         self.places: list[np.ndarray] = []  # every face's track (or a label of its own)
         self.states: list[np.ndarray] = []  # every face's state as an index into ATTENTION_STATES, -1 unknown
-        self.readable = 0
         self.next_place = -1  # untracked faces get labels of their own, counting down from -1
         self.tracked = False  # whether the attention stage gave the faces track ids
 
@@ -127,12 +126,14 @@ class MinuteAggregator:
             self._add_faces(m, frame)
         return closed
 
-    def face_engagement(self, frame: FrameFaces) -> np.ndarray:
-        """The engagement index (v2) of each face of a sample."""
-        return self._read(frame)[3]
+    @property
+    def open_engagement(self) -> float | None:
+        """The open minute's engagement so far (the mean over its faces), None before its first face."""
+        if self._open is None or not self._open.faces:
+            return None
+        return sum(float(e.sum()) for e in self._open.engagements) / self._open.faces
 
-    def _read(self, frame: FrameFaces) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per face: probabilities, readable, state index (-1 unknown), engagement (v2), expression index."""
+    def _add_faces(self, m: _OpenMinute, frame: FrameFaces) -> None:
         n = len(frame.boxes)
         p = np.asarray(frame.probabilities, dtype=np.float64).reshape(n, len(EMOTIONS))
         readable = np.ones(n, bool) if frame.readable is None else np.asarray(frame.readable, bool)
@@ -142,11 +143,6 @@ class MinuteAggregator:
         expression = engagement_index(p, self.weights)
         # A face the model cannot read (bent over a desk, turned aside) counts with a neutral expression.
         engagement = np.where(readable, expression, self.neutral_index) * self.attention_weights[states]
-        return p, readable, states, engagement, expression
-
-    def _add_faces(self, m: _OpenMinute, frame: FrameFaces) -> None:
-        n = len(frame.boxes)
-        p, readable, states, engagement, expression = self._read(frame)
         places = np.full(n, -1, np.int64) if frame.tracks is None else np.asarray(frame.tracks, np.int64).copy()
         m.tracked = m.tracked or frame.tracks is not None
         untracked = places < 0
@@ -155,7 +151,6 @@ class MinuteAggregator:
         m.frames_with_faces += 1
         m.faces += n
         m.faces_max = max(m.faces_max, n)
-        m.readable += int(readable.sum())
         m.expressions.append(expression)
         m.engagements.append(engagement)
         m.places.append(places)
@@ -192,7 +187,8 @@ class MinuteAggregator:
             return metrics
         self._attention(m, metrics)
         # The privacy rule again for the emotion figures, which describe only the readable faces.
-        if m.readable and m.readable / len(m.readable_places) >= self.min_faces:
+        readable = len(m.readable_frames)
+        if readable and readable / len(m.readable_places) >= self.min_faces:
             self._emotions(m, metrics)
         return metrics
 
@@ -208,7 +204,7 @@ class MinuteAggregator:
         frames = (np.repeat(np.arange(len(m.engagements)), [len(e) for e in m.engagements]),)
         places = np.concatenate(m.places)
         metrics.engagement_low90, metrics.engagement_high90 = mean_interval(engagements, frames, places)
-        metrics.readable_share = m.readable / m.faces
+        metrics.readable_share = len(m.readable_frames) / m.faces
         if m.tracked:  # faces not confirmed as a track yet (first seen in the minute's last sample) do not count
             metrics.people = len(np.unique(places[places >= 0]))
         states = np.concatenate(m.states)

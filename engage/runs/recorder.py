@@ -128,7 +128,6 @@ class Recorder:
             else:
                 self._commit(self._empty_minute(m, (m + 1) * 60.0))
             self._next_minute = m + 1
-            self._eng_sum, self._eng_n = 0.0, 0
 
     def _close_last(self, end: float) -> None:
         self._close_before(end)
@@ -151,7 +150,7 @@ class Recorder:
             intended=self._intended,
             sample_fps=self.fps,
             state=self._grabber.state if self._grabber else "recording",
-            engagement_now=self._eng_sum / self._eng_n if self._eng_n else None,
+            engagement_now=self._aggregator.open_engagement,
         )
 
     def _now(self) -> float:
@@ -166,7 +165,6 @@ class Recorder:
         self._intended_closed = 0
         self._next_minute = 0
         self._open_minute: int | None = None
-        self._eng_sum, self._eng_n = 0.0, 0
         self._grabber: Grabber | None = None
         process_ms = array("d")  # 8 bytes a frame: 170 kB for 3 hours at 2 frames/s
         session = self.analyzer.for_session()  # tracks and the class's direction belong to this recording
@@ -230,9 +228,6 @@ class Recorder:
                 self._frames += 1
                 self._faces_now = len(result.boxes)
                 self._faces += self._faces_now
-                if self._faces_now:
-                    self._eng_sum += float(self._aggregator.face_engagement(result).sum())
-                    self._eng_n += self._faces_now
                 if self._pending:
                     self._flush()
                 status = self._emit(max(now, t))

@@ -1,8 +1,9 @@
 """FrameAnalyzer: detector, head pose and classifier together, one frame in, its faces read out.
 
-``analyze`` reads one frame on its own (a still photo): the attention stage starts afresh for it, so its faces
-are judged against their own median direction. ``for_session`` gives the analyzer of one session: the same
-models, with anonymous tracks and the class's reference direction carried from sample to sample.
+``analyze`` reads one frame on its own (a still photo): its faces are judged without tracks, against the
+camera's direction or, with enough faces, their own median direction. ``for_session`` gives the analyzer of
+one session: the same models, with anonymous tracks and the class's reference direction carried from sample to
+sample.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ class FrameAnalyzer:
         )
 
     def analyze(self, frame: Frame) -> FrameFaces:
-        """One frame on its own, read and judged (a still photo)."""
-        return AttentionStage.from_config(self.config).update(self.read(frame))
+        """One frame on its own, read and judged (a still photo: nothing to track)."""
+        return AttentionStage.from_config(self.config, track=False).update(self.read(frame))
 
     def for_session(self) -> SessionAnalyzer:
         """The analyzer of one session (one video, one recording): tracks carry over from frame to frame, and
