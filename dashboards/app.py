@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -139,6 +140,8 @@ def _add_router(app: dash.Dash, pages: list[Page]) -> None:
         prevent_initial_call=True,
     )
     def route(pathname: str | None, search: str | None) -> tuple[Any, str]:
+        # A request not made by the page may send any JSON value: what is not text is no path or query.
+        pathname, search = (v if isinstance(v, str) else None for v in (pathname, search))
         path = "/" + (app.strip_relative_path(pathname or "/") or "")
         query = {name: values[-1] for name, values in parse_qs((search or "").lstrip("?")).items()}
         for page in pages:
@@ -176,7 +179,7 @@ def create_app(db: str | Path | None, config: Config, *, refresh_seconds: float 
     app.server.config["ENGAGE_REFRESH_MS"] = int(refresh * 1000)
     # Requests are read into memory: refuse any larger than the biggest photo upload (HTTP 413) before that.
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    _guard_requests(app.server, credentials(config))
+    _guard_requests(app.server, credentials(config), app.callback_map)
     return app
 
 
@@ -184,20 +187,42 @@ def _login_required() -> flask.Response:
     return flask.Response("Login required", 401, {"WWW-Authenticate": 'Basic realm="engage", charset="UTF-8"'})
 
 
-def _is_callback_body(body: Any) -> bool:
-    """Whether a POST to Dash's callback route has the shape Dash reads (else Dash fails with a 500)."""
+def _is_callback_body(body: Any, callbacks: Mapping[str, Any]) -> bool:
+    """Whether a POST to Dash's callback route names one of the app's callbacks, with the inputs and state
+    that callback declares, in the shape Dash reads (else Dash fails with a 500 and a traceback)."""
+    if not (isinstance(body, dict) and isinstance(body.get("output"), str) and body["output"] in callbacks):
+        return False
+    declared = callbacks[body["output"]]
     return (
-        isinstance(body, dict)
-        and isinstance(body.get("output"), str)
-        and isinstance(body.get("outputs"), dict | list)
-        and isinstance(body.get("inputs"), list)
-        and all(isinstance(i, dict | list) for i in body["inputs"])
-        and isinstance(body.get("state", []), list)
+        isinstance(body.get("outputs"), dict | list)
+        and _matches(body.get("inputs"), declared.get("inputs", []))
+        and _matches(body.get("state", []), declared.get("state", []))
         and isinstance(body.get("changedPropIds", []), list)
+        and all(isinstance(p, str) for p in body.get("changedPropIds", []))
     )
 
 
-def _guard_requests(server: flask.Flask, login: tuple[str, str] | None) -> None:
+def _matches(given: Any, declared: list[dict[str, Any]]) -> bool:
+    """Whether a callback request's inputs (or state) are the declared ones, in order: {"id", "property",
+    "value"} each, or a list of such for a wildcard id (a dict), whose matches are not checked one by one."""
+    if not isinstance(given, list) or len(given) != len(declared):
+        return False
+    for item, expected in zip(given, declared, strict=True):
+        if isinstance(item, list):  # the matches of a wildcard (pattern-matching) id
+            if not isinstance(expected.get("id"), dict) or not all(_is_dependency(d) for d in item):
+                return False
+        elif not (_is_dependency(item) and item["property"] == expected.get("property")):
+            return False
+        elif isinstance(expected.get("id"), str) and item["id"] != expected["id"]:
+            return False
+    return True
+
+
+def _is_dependency(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("id"), str | dict) and isinstance(item.get("property"), str)
+
+
+def _guard_requests(server: flask.Flask, login: tuple[str, str] | None, callbacks: Mapping[str, Any]) -> None:
     """Before anything reads a request: HTTP basic auth on every route when `login` is set (pages, assets and
     callbacks alike, so an unauthenticated request is a 401 whatever its body), then a 400 for a callback
     request whose body is not a callback (Dash would answer 500 with a traceback in the log)."""
@@ -214,7 +239,8 @@ def _guard_requests(server: flask.Flask, login: tuple[str, str] | None) -> None:
             if not (secrets.compare_digest(user, expected[0]) & secrets.compare_digest(password, expected[1])):
                 return _login_required()
         if flask.request.method == "POST" and flask.request.path.endswith("/_dash-update-component"):
-            if not _is_callback_body(flask.request.get_json(silent=True)):
+            # Dash's own before_request (registered first, when the app was made) has filled `callbacks` by now.
+            if not _is_callback_body(flask.request.get_json(silent=True), callbacks):
                 return flask.Response("not a Dash callback request", 400)
         return None
 

@@ -37,7 +37,14 @@ def minutes_frame(store: Store, session: SessionInfo) -> pd.DataFrame:
     frame = pd.DataFrame([m.to_row() for m in store.minutes(session.id)], columns=list(ROW_COLUMNS))
     # Numbers stay numbers when a column has none (minutes stored before the intervals): NaN, not None objects;
     # a count that may be missing (people) stays a whole number, as pandas' nullable Int64.
-    frame = frame.astype({**dict.fromkeys(FLOAT_COLUMNS, "float64"), **dict.fromkeys(OPTIONAL_INT_COLUMNS, "Int64")})
+    # The dominant emotion is text even when every minute hides it (else Parquet would type the column null).
+    frame = frame.astype(
+        {
+            **dict.fromkeys(FLOAT_COLUMNS, "float64"),
+            **dict.fromkeys(OPTIONAL_INT_COLUMNS, "Int64"),
+            "dominant_emotion": "string",
+        }
+    )
     frame.insert(0, "session_name", session.name)
     frame.insert(0, "session_id", session.id)
     return frame

@@ -45,7 +45,9 @@ def shared_data_dir() -> Path:
     """The folder of fer2013.npz and face_detect/: $ENGAGE_DATA (a folder, or a file in it), else ../shared/data."""
     env = os.environ.get("ENGAGE_DATA")
     if env:
-        return Path(env) if Path(env).is_dir() else Path(env).parent
+        # A file in the folder names the folder; anything else (a missing path too) is taken as the folder, so
+        # what is missing is reported as given rather than as its parent.
+        return Path(env).parent if Path(env).is_file() else Path(env)
     return REPO_ROOT.parent / "shared" / "data"
 
 

@@ -1,4 +1,4 @@
-"""engage.paths: content hashes that tell videos apart by every byte."""
+"""engage.paths: content hashes that tell videos apart by every byte; where the shared data is looked for."""
 
 from __future__ import annotations
 
@@ -20,3 +20,18 @@ def test_the_content_hash_covers_every_byte_of_a_large_file(tmp_path: Path):
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     assert file_sha256(empty) == hashlib.sha256(b"").hexdigest()
+
+
+def test_engage_data_names_a_folder_or_a_file_in_it_and_a_missing_path_stays_as_given(tmp_path: Path, monkeypatch):
+    from engage.paths import shared_data_dir
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "fer2013.npz").write_bytes(b"")
+    monkeypatch.setenv("ENGAGE_DATA", str(data))
+    assert shared_data_dir() == data
+    monkeypatch.setenv("ENGAGE_DATA", str(data / "fer2013.npz"))
+    assert shared_data_dir() == data
+    # A typo is reported as typed, not silently replaced by its parent folder.
+    monkeypatch.setenv("ENGAGE_DATA", str(data / "missing"))
+    assert shared_data_dir() == data / "missing"

@@ -43,6 +43,13 @@ def _weighted(minutes: Sequence[MinuteMetrics]) -> tuple[dict[str, float], float
     return {e: v / faces for e, v in shares.items()}, valence / faces, faces
 
 
+def _facing_share(minutes: Sequence[MinuteMetrics]) -> float | None:
+    """Face-weighted share of face-samples facing the front, over the minutes that measured it."""
+    pairs = [(m.attention_facing, m.faces_total) for m in minutes if m.attention_facing is not None]
+    total = sum(n for _, n in pairs)
+    return sum(share * n for share, n in pairs) / total if total else None
+
+
 def closing_lines(
     session_id: int, minutes: Sequence[MinuteMetrics], engagement: EngagementConfig, db_flag: str = ""
 ) -> list[str]:
@@ -75,7 +82,12 @@ def closing_lines(
                 f"  engagement {mean:.2f}: from 0 (none) to 1 (full), between the low (< {engagement.low_band:g}) and "
                 f"high (> {engagement.high_band:g}) bands;"
             )
-            lines.append("  calm, neutral faces score high, fearful and sad ones low.")
+            lines.append("  per face, an expression weight (calm, neutral faces high, fearful and sad ones low)")
+            lines.append("  times an attention weight (facing the front counts fully, looking down at notes a little")
+            lines.append("  less, turned away least: attention.weights in config.yaml).")
+    facing = _facing_share(minutes)
+    if facing is not None:
+        lines.append(f"  facing the front in {facing:.0%} of his samples (head pose, not gaze).")
     lines.append("  One man for four seconds is not a class: engage's figures are meant as trends over the minutes of")
     lines.append('  a lecture, from many faces (README: "What the numbers mean" and "Responsible use").')
     lines.append(f"next: engage dashboard{db_flag}   (this session as charts, in your browser)")

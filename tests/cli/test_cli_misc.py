@@ -275,3 +275,36 @@ def test_sessions_and_show_fit_80_columns_one_line_per_row(tmp_path):
     assert [line.split()[3] for line in minute_lines] == ["–", "–"] and all(" – " in line for line in minute_lines)
     assert shown[-1].startswith("2 minute(s), 0 hidden for privacy")  # the session's summary line, last
     assert not any(line.startswith("head pose:") for line in shown)
+
+
+def test_parquet_columns_keep_their_types_when_every_minute_is_hidden(tmp_path, engage_home):
+    import dataclasses
+
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "hidden.db"
+    hidden = dataclasses.replace(
+        sample_minute(0),
+        suppressed=True,
+        emotion_mean=None,
+        emotion_top_share=None,
+        dominant_emotion=None,
+        valence=None,
+        engagement=None,
+        engagement_high=None,
+        engagement_nominal=None,
+        engagement_low=None,
+    )
+    with open_store(db) as store:
+        for name, minute in (("shown", sample_minute(0)), ("hidden", hidden)):
+            sid = store.create_session(name, f"/videos/{name}.mp4", "video", 1.0, "model@2", {})
+            store.add_minute(sid, minute)
+            store.finish_session(sid, "completed", media_duration_s=60.0)
+    schemas = {}
+    for name in ("shown", "hidden"):
+        path = tmp_path / f"{name}.parquet"
+        assert invoke("export", name, "--format", "parquet", "-o", str(path), "--db", str(db)).exit_code == 0
+        schemas[name] = pq.read_schema(path)
+    # Files of many sessions can be read as one table: no column is typed null because one session hid it.
+    assert not [f.name for f in schemas["hidden"] if str(f.type) == "null"]
+    assert schemas["hidden"].types == schemas["shown"].types

@@ -420,6 +420,31 @@ def test_auth_guards_the_callback_route_before_reading_the_request(seeded: dict)
     assert client.post("/_dash-update-component", json=[1], headers=good).status_code == 400
 
 
+def test_callback_requests_the_app_did_not_declare_are_refused_not_crashed(seeded: dict) -> None:
+    client = _app(seeded["path"]).server.test_client()
+    route = {
+        "output": "..page-content.children...page-title.data..",
+        "outputs": [{"id": "page-content", "property": "children"}, {"id": "page-title", "property": "data"}],
+        "inputs": [
+            {"id": "page-location", "property": "pathname", "value": "/"},
+            {"id": "page-location", "property": "search", "value": ""},
+        ],
+        "changedPropIds": ["page-location.pathname"],
+    }
+    assert client.post("/_dash-update-component", json=route).status_code == 200
+    unknown = {**route, "output": "nothing.children", "outputs": {"id": "nothing", "property": "children"}}
+    no_property = {**route, "inputs": [{"id": "page-location"}, route["inputs"][1]]}  # was a KeyError, a 500
+    other_input = {**route, "inputs": [{"id": "elsewhere", "property": "pathname", "value": "/"}, route["inputs"][1]]}
+    too_few = {**route, "inputs": route["inputs"][:1]}
+    bad_changed = {**route, "changedPropIds": [5]}
+    for body in (unknown, no_property, other_input, too_few, bad_changed):
+        response = client.post("/_dash-update-component", json=body)
+        assert response.status_code == 400 and b"not a Dash callback request" in response.data, body
+    # The declared callback with values the page never sends: the router treats them as no path at all.
+    odd_values = {**route, "inputs": [{**route["inputs"][0], "value": 5}, {**route["inputs"][1], "value": [1]}]}
+    assert client.post("/_dash-update-component", json=odd_values).status_code == 200
+
+
 def test_requests_larger_than_a_photo_upload_are_refused_unread(seeded: dict) -> None:
     from dashboards.app import MAX_REQUEST_BYTES
     from engage.vision.photos import MAX_IMAGE_BYTES

@@ -34,6 +34,9 @@ def test_the_demo_explains_its_numbers_and_points_to_the_dashboard(tmp_path: Pat
     assert f"valence {minute.valence:+.2f}: from -1" in text
     assert f"engagement {session_engagement(minutes):.2f}: from 0 (none) to 1 (full)" in text
     assert "(< 0.25)" in text and "(> 0.65)" in text  # the configured bands
+    # The index is expression x attention, and the head-pose figure comes from the stored minute.
+    assert "times an" in text and "attention weight" in text
+    assert f"facing the front in {minute.attention_facing:.0%} of his samples" in text
     assert "not a class" in text and "What the numbers mean" in text
     assert "next: engage dashboard --db /tmp/demo.db" in text and f"engage show {sid} --db /tmp/demo.db" in text
     assert all(len(line) <= 110 and line.isprintable() for line in lines), lines
@@ -44,3 +47,4 @@ def test_a_demo_hidden_for_privacy_says_so(tmp_path: Path) -> None:
     sid, minutes, config = _demo(tmp_path, min_faces=3)  # one face: fewer than privacy.min_faces
     text = "\n".join(closing_lines(sid, minutes, config.engagement))
     assert "hidden for privacy" in text and "valence" not in text and "next: engage dashboard" in text
+    assert all(m.attention_facing is None for m in minutes) and "facing the front in" not in text
