@@ -40,7 +40,14 @@ def train_command(
     checkpoint_dir: Annotated[
         Path | None, typer.Option(help="Where the resumable checkpoint goes (default: models/training/RUN)")
     ] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Where the model files and card go (models/)")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where the model files and card go (default: into models/ if it beats the shipped model on "
+            "PublicTest, else RUN/candidate beside the checkpoint)",
+        ),
+    ] = None,
     hours: Annotated[
         float | None, typer.Option(min=0, help="Stop cleanly before an epoch that would end past this many hours")
     ] = None,
@@ -54,7 +61,7 @@ def train_command(
     from engage.paths import MODELS_DIR
     from engage.signals import stop_requested_by_signals
     from engage.training.data import AUGMENTATIONS, default_data_path
-    from engage.training.export import export_run
+    from engage.training.export import CANDIDATE_DIR, export_run, ship_if_better
     from engage.training.train import TrainConfig, default_checkpoint_dir, train
 
     if augmentation not in AUGMENTATIONS:
@@ -112,7 +119,13 @@ def train_command(
     if state.epochs_done < config.epochs:
         err.print(f"{state.epochs_done}/{config.epochs} epochs done; the checkpoint is in {checkpoint_dir}")
         raise typer.Exit(130 if stop.is_set() else 0)
-    export_run(config, state, checkpoint_dir, out_dir or MODELS_DIR, command, log=err.print)
+    if out_dir is not None:
+        export_run(config, state, checkpoint_dir, out_dir, command, log=err.print)
+        return
+    # By default the run replaces the shipped model only if it beats it: exported beside its checkpoint first.
+    candidate = checkpoint_dir / CANDIDATE_DIR
+    export_run(config, state, checkpoint_dir, candidate, command, log=err.print)
+    ship_if_better(candidate, MODELS_DIR, log=err.print)
 
 
 @app.command("evaluate")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from engage.emotions import EMOTIONS
+from engage.errors import EngageError
 from engage.training.calibration import calibration_info
 from engage.training.card import asdict_row, model_card, plot_confusion, plot_curves
 from engage.training.evaluate import evaluate_split
@@ -30,6 +31,17 @@ from engage.vision.classifier import EmotionClassifier, model_info_path
 INT8_TOLERANCE = 0.003  # int8 ships when it loses at most 0.3 points of PublicTest accuracy
 KERAS_NAME = "engage-emotion.keras"
 TFLITE_NAME = "engage-emotion.tflite"
+CANDIDATE_DIR = "candidate"  # `engage train` exports here, beside the checkpoint, before ship_if_better
+# Everything an export writes: what replaces the shipped model together, or not at all.
+MODEL_FILES = (
+    KERAS_NAME,
+    TFLITE_NAME,
+    "engage-emotion.json",
+    "metrics.json",
+    "README.md",
+    "confusion_matrix.png",
+    "training_curves.png",
+)
 
 
 def convert_to_tflite(keras_path: Path, tflite_path: Path, quantize: bool = False) -> None:
@@ -199,3 +211,31 @@ def export_run(
         f"{reports['private_test_flip_tta']['accuracy']:.2%} with flip TTA; model card: {out_dir / 'README.md'}"
     )
     return summary
+
+
+def public_test_accuracy(model_dir: Path) -> float | None:
+    """The PublicTest accuracy an export recorded in ``model_dir/metrics.json``; None without a readable one."""
+    try:
+        return float(json.loads((model_dir / "metrics.json").read_text())["results"]["public_test"]["accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def ship_if_better(candidate: Path, models_dir: Path, log: Callable[[str], None] = print) -> bool:
+    """Move an exported model from ``candidate`` over the shipped one in ``models_dir`` only if it scores higher
+    on PublicTest (the split that makes choices; PrivateTest is only reported). Returns whether it shipped."""
+    new, shipped = public_test_accuracy(candidate), public_test_accuracy(models_dir)
+    if new is None:
+        raise EngageError(f"{candidate} holds no exported model (metrics.json); nothing shipped")
+    if shipped is not None and new <= shipped:
+        log(
+            f"not shipped: PublicTest {new:.2%} does not beat the shipped model's {shipped:.2%}; {models_dir} is "
+            f"unchanged, the new model and its card are in {candidate}"
+        )
+        return False
+    models_dir.mkdir(parents=True, exist_ok=True)
+    for name in MODEL_FILES:
+        os.replace(candidate / name, models_dir / name)
+    was = "" if shipped is None else f" (the model it replaces: {shipped:.2%})"
+    log(f"shipped into {models_dir}: PublicTest {new:.2%}{was}")
+    return True

@@ -28,23 +28,18 @@ def engage(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def test_two_step_training_smoke_run_resumes_and_exports(tmp_path, fer2013, ferplus_votes):
-    ckpt, out = tmp_path / "ckpt", tmp_path / "out"
-    common = [
-        "train",
-        "--data",
-        str(fer2013),
-        "--ferplus",
-        "--limit",
-        "128",
-        "--max-steps",
-        "2",
-        "--checkpoint-dir",
-        str(ckpt),
-        "--out",
-        str(out),
-    ]
+    from engage.paths import MODELS_DIR
+
+    # Without --out the run is exported beside its checkpoint and replaces the shipped model only if it beats it
+    # on PublicTest, which two steps on 128 faces cannot.
+    ckpt = tmp_path / "ckpt"
+    out = ckpt / "candidate"
+    shipped = (MODELS_DIR / "engage-emotion.tflite").read_bytes()
+    common = ["train", "--data", str(fer2013), "--ferplus", "--limit", "128", "--max-steps", "2"]
+    common += ["--checkpoint-dir", str(ckpt)]
     first = engage(*common, "--epochs", "1")
     assert first.returncode == 0, first.stderr
+    assert "not shipped: PublicTest" in first.stderr and (MODELS_DIR / "engage-emotion.tflite").read_bytes() == shipped
     meta, _ = load_checkpoint(ckpt / "checkpoint.npz")
     assert meta["state"]["epochs_done"] == 1
     # Same settings but more epochs is another schedule: refused, not silently mixed.
@@ -182,3 +177,32 @@ def test_light_augmentation_changes_faces_less_and_keeps_old_checkpoints_resumab
     assert "augmentation" not in base.fingerprint() and base.run_name() == "vgg40-lr0.02-seed2026-e140"
     lighter = TrainConfig(data=tmp_path / "fer2013.npz", augmentation="light")
     assert lighter.fingerprint()["augmentation"] == "light" and lighter.run_name().endswith("-light")
+
+
+def _export(folder: Path, public_test: float, tag: str) -> Path:
+    from engage.training.export import MODEL_FILES
+
+    folder.mkdir(parents=True)
+    for name in MODEL_FILES:
+        (folder / name).write_text(tag)
+    metrics = {"results": {"public_test": {"accuracy": public_test}, "private_test": {"accuracy": 0.99}}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def test_a_finished_run_replaces_the_shipped_model_only_if_it_beats_it_on_public_test(tmp_path):
+    from engage.training.export import MODEL_FILES, ship_if_better
+
+    models = _export(tmp_path / "models", 0.65, "shipped")
+    said: list[str] = []
+    worse = _export(tmp_path / "worse", 0.64, "worse")  # its PrivateTest figure is never looked at
+    assert not ship_if_better(worse, models, log=said.append)
+    assert (models / "engage-emotion.tflite").read_text() == "shipped" and (worse / "README.md").is_file()
+    assert "not shipped: PublicTest 64.00% does not beat the shipped model's 65.00%" in said[-1]
+    better = _export(tmp_path / "better", 0.66, "better")
+    assert ship_if_better(better, models, log=said.append)
+    assert all((models / n).read_text() == "better" for n in MODEL_FILES if n != "metrics.json")
+    assert not any((better / n).exists() for n in MODEL_FILES)  # moved together, not copied
+    assert "PublicTest 66.00% (the model it replaces: 65.00%)" in said[-1]
+    # A first model ships whatever it scores.
+    assert ship_if_better(_export(tmp_path / "first", 0.3, "first"), tmp_path / "empty", log=said.append)
