@@ -382,6 +382,19 @@ def test_session_csv_download_is_the_export_with_flat_numbers(seeded: dict) -> N
     assert rows[2]["suppressed"] == "True" and rows[2]["mean_happy"] == "" and rows[2]["share_happy"] == ""
 
 
+# The request the page makes when its address changes: Dash's router callback.
+ROUTE_CALLBACK = {
+    "output": "..page-content.children...page-title.data..",
+    "outputs": [{"id": "page-content", "property": "children"}, {"id": "page-title", "property": "data"}],
+    "inputs": [
+        {"id": "page-location", "property": "pathname", "value": "/"},
+        {"id": "page-location", "property": "search", "value": ""},
+    ],
+    "changedPropIds": ["page-location.pathname"],
+    "state": [],
+}
+
+
 def test_basic_auth_when_credentials_are_set(seeded: dict) -> None:
     import base64
 
@@ -400,16 +413,7 @@ def test_auth_guards_the_callback_route_before_reading_the_request(seeded: dict)
     app = _app(seeded["path"], username="prof", password="s3cret")
     client = app.server.test_client()
     good = {"Authorization": "Basic " + base64.b64encode(b"prof:s3cret").decode()}
-    route = {
-        "output": "..page-content.children...page-title.data..",
-        "outputs": [{"id": "page-content", "property": "children"}, {"id": "page-title", "property": "data"}],
-        "inputs": [
-            {"id": "page-location", "property": "pathname", "value": "/"},
-            {"id": "page-location", "property": "search", "value": ""},
-        ],
-        "changedPropIds": ["page-location.pathname"],
-        "state": [],
-    }
+    route = ROUTE_CALLBACK
     for body in ({}, [], route, {"output": 1}):  # dash-auth answered {} with a 500 and a KeyError in the log
         assert client.post("/_dash-update-component", json=body).status_code == 401
     for header in ("Bearer x", "Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode(), "Basic //46/w=="):
@@ -422,15 +426,7 @@ def test_auth_guards_the_callback_route_before_reading_the_request(seeded: dict)
 
 def test_callback_requests_the_app_did_not_declare_are_refused_not_crashed(seeded: dict) -> None:
     client = _app(seeded["path"]).server.test_client()
-    route = {
-        "output": "..page-content.children...page-title.data..",
-        "outputs": [{"id": "page-content", "property": "children"}, {"id": "page-title", "property": "data"}],
-        "inputs": [
-            {"id": "page-location", "property": "pathname", "value": "/"},
-            {"id": "page-location", "property": "search", "value": ""},
-        ],
-        "changedPropIds": ["page-location.pathname"],
-    }
+    route = ROUTE_CALLBACK
     assert client.post("/_dash-update-component", json=route).status_code == 200
     unknown = {**route, "output": "nothing.children", "outputs": {"id": "nothing", "property": "children"}}
     no_property = {**route, "inputs": [{"id": "page-location"}, route["inputs"][1]]}  # was a KeyError, a 500
