@@ -89,8 +89,8 @@ def open_session(store: Store, spec: SessionSpec, *, new: bool = False) -> int:
         return session_id
     rivals = [
         s
-        for s in store.list_sessions()
-        if s.content_hash == spec.content_hash and s.status == "running" and s.id < session_id
+        for s in store.sessions_of_media(spec.content_hash, status="running")
+        if s.status == "running" and s.id < session_id
     ]
     live = [s for s in rivals if not store.mark_interrupted([s.id])]
     if live:

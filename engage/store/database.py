@@ -308,6 +308,16 @@ class Store(Database):
         return found[0] if found else None
 
     @translated
+    def sessions_of_media(self, content_hash: str, status: str | None = None) -> list[SessionInfo]:
+        """The sessions of the media with this content hash, newest first; with `status`, only those stored with
+        it (a running session whose process is gone still reads as interrupted)."""
+        where = [SessionRow.content_hash == content_hash]
+        if status is not None:
+            where.append(SessionRow.status == status)
+        with Session(self.engine) as session:
+            return self._infos(session, *where)
+
+    @translated
     def minutes(self, session_id: int) -> list[MinuteMetrics]:
         """A session's minutes in order (empty for an unknown session)."""
         with self.engine.connect() as connection:

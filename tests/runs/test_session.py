@@ -90,6 +90,25 @@ def test_of_two_sessions_opened_at_once_for_one_media_the_later_backs_out(lectur
         assert again != earlier
 
 
+def test_rivals_are_looked_up_by_media_and_status_not_by_reading_every_session(tmp_path):
+    with open_store(tmp_path / "engage.db") as store:
+        store.upgrade()
+
+        def made(name: str, content_hash: str) -> int:
+            return store.create_session(
+                name=name, source=name, kind="video", sample_fps=1, model="m", config={}, content_hash=content_hash
+            )
+
+        done, other, running = made("done", "aa"), made("other media", "bb"), made("running", "aa")
+        store.finish_session(done, "completed")
+        assert [s.id for s in store.sessions_of_media("aa")] == [running, done]
+        assert [s.id for s in store.sessions_of_media("aa", status="running")] == [running]
+        assert [s.id for s in store.sessions_of_media("bb")] == [other]
+        assert store.sessions_of_media("bb", status="completed") == []
+        with pytest.raises(SessionBusy, match=f"#{running} 'running'"):
+            open_session(store, spec("aa", "later"))
+
+
 def test_a_completed_session_is_reused_and_new_ignores_it(lecture, tmp_path):
     content_hash = file_sha256(lecture)
     with open_store(tmp_path / "engage.db") as store:
