@@ -348,6 +348,11 @@ class AdaptiveScaleDetector:
         self._frames = 0
         self._checks_without_gain = 0
 
+    @property
+    def max_side(self) -> int | None:
+        """The longer side frames are read at now: the coarse scale's until the scene needed the full one."""
+        return getattr(self.full if self.escalated else self.fast, "max_side", None)
+
     def detect(self, image: np.ndarray) -> list[Box]:
         check = self._frames % self.check_every == 0
         self._frames += 1

@@ -14,7 +14,7 @@ import numpy as np
 
 from engage.config import DetectorConfig
 from engage.types import Box
-from engage.vision.detection import AdaptiveScaleDetector, FaceDetector, YuNetDetector, make_detector
+from engage.vision.detection import FaceDetector, YuNetDetector, make_detector
 from engage.vision.mosaic import NO_DOWNSCALE, detect_scaled, merge
 
 # Measured on CMU+MIT (benchmarks/detector_accuracy.py): a second look at 1.5x, at frames up to 480 px or where
@@ -65,9 +65,7 @@ class SweepDetector:
     def current_side(self, shape: tuple[int, ...]) -> int:
         """The longer side the base detector reads a frame of ``shape`` at, now (its coarse scale, if it has one
         and is using it)."""
-        side = self.max_side
-        if isinstance(self.base, AdaptiveScaleDetector) and not self.base.escalated:
-            side = getattr(self.base.fast, "max_side", side)
+        side = getattr(self.base, "max_side", None) or self.max_side
         return min(side, max(shape[0], shape[1]))
 
     def small_frame_at(self, shape: tuple[int, ...]) -> bool:

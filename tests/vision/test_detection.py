@@ -220,13 +220,13 @@ def test_adaptive_scale_stays_coarse_for_large_faces_and_switches_for_small_ones
     detector = make_detector("yunet", max_side=960, fast_side=640, check_every=3)
     assert isinstance(detector, AdaptiveScaleDetector)
     assert [len(detector.detect(large)) for _ in range(6)] == [4] * 6
-    assert not detector.escalated
+    assert not detector.escalated and detector.max_side == 640  # the scale it reads frames at now
 
     crowd = _crowd_frame(40)
     detector = make_detector("yunet", max_side=960, fast_side=640, check_every=3)
     coarse_only = len(make_detector("yunet", max_side=640).detect(crowd))
     found = [len(detector.detect(crowd)) for _ in range(4)]
-    assert detector.escalated
+    assert detector.escalated and detector.max_side == 960
     assert min(found) > coarse_only  # every frame, including the unchecked ones, used the full scale
 
 
