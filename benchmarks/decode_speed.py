@@ -142,7 +142,7 @@ def opencv_grab_retrieve(path: Path, fps: float) -> Iterator[Sample]:
 
 
 def chosen(path: Path, fps: float) -> Iterator[Sample]:
-    """engage's VideoFileSource.frames (PyAV threaded, unreferenced frames not decoded, sampled ones converted)."""
+    """engage's VideoFileSource.frames (PyAV, unreferenced frames and, where exact, all B-frames not decoded)."""
     with VideoFileSource(path) as source:
         for frame in source.frames(fps):
             yield frame.timestamp, frame.image

@@ -46,6 +46,12 @@ TRUNCATION_ALLOWANCE_FRACTION = 0.01
 SKIP_NONREF_MIN_FRAMES_PER_SAMPLE = 10
 # ... unless a sample lands further than this many frames late: then that stream decodes every frame.
 SKIP_NONREF_MAX_LAG_FRAMES = 4
+# Further, every B-frame is left undecoded (only I- and P-frames: about half the decoding again, for x264's
+# output) where that is exact: where no P-frame refers to a B-frame. H.264 allows it and some encoders do it
+# (both shared real clips), so each file is checked first: its first SKIP_BIDIR_CHECK_FRAMES frames are decoded
+# both ways and must be identical. Only files of at least SKIP_BIDIR_MIN_FRAMES frames, where that pays.
+SKIP_BIDIR_CHECK_FRAMES = 300
+SKIP_BIDIR_MIN_FRAMES = 3000
 
 
 class SourceReadError(SourceError):
@@ -162,6 +168,7 @@ class VideoFileSource(_Source):
         if self.path.stat().st_size == 0:
             raise SourceError(f"not a readable video: {self.path} (empty file)")
         self.frames_decoded = 0  # by the decoder in the last frames() run, skipped ones not counted
+        self._b_frames_skippable: bool | None = None  # b_frames_skippable(), once known
         self._probe()
 
     def _open(self) -> av.container.InputContainer:
@@ -205,7 +212,8 @@ class VideoFileSource(_Source):
         """Yield the first decoded frame at or after each target time 0, 1/fps, 2/fps, ... (media time).
 
         When samples are ten or more frames apart, frames that no other frame refers to are not decoded
-        (see SKIP_NONREF_MIN_FRAMES_PER_SAMPLE), so a sample may be a frame or two after its target time.
+        (see SKIP_NONREF_MIN_FRAMES_PER_SAMPLE), nor any B-frame where that is exact (b_frames_skippable), so a
+        sample may be a few frames after its target time.
 
         Raises SourceReadError when the file cannot be read on, when it ends well before its declared
         duration (truncated), or, after yielding everything readable, when damaged packets were skipped.
@@ -238,7 +246,7 @@ class VideoFileSource(_Source):
         frame_ticks = round(1 / (Fraction(self.fps).limit_denominator(1001) * time_base)) if self.fps else 1
         skipping = bool(self.fps) and self.fps >= SKIP_NONREF_MIN_FRAMES_PER_SAMPLE * rate
         if skipping:
-            stream.codec_context.skip_frame = "NONREF"
+            stream.codec_context.skip_frame = "BIDIR" if self.b_frames_skippable() else "NONREF"
         max_lag = SKIP_NONREF_MAX_LAG_FRAMES * frame_ticks
         next_pts = origin
         last_pts: int | None = None
@@ -292,6 +300,42 @@ class VideoFileSource(_Source):
                 f"({len(damaged)} packets skipped): {self.path}",
                 min(damaged),
             )
+
+    def b_frames_skippable(self) -> bool:
+        """Whether leaving every B-frame undecoded changes no other frame of this file (checked once, on its first
+        SKIP_BIDIR_CHECK_FRAMES frames; False for files shorter than SKIP_BIDIR_MIN_FRAMES or without B-frames)."""
+        if self._b_frames_skippable is None:
+            frames = (self.duration or 0.0) * (self.fps or 0.0)
+            self._b_frames_skippable = frames >= SKIP_BIDIR_MIN_FRAMES and self._same_without_b_frames()
+        return self._b_frames_skippable
+
+    def _same_without_b_frames(self) -> bool:
+        def decoded(skip: str) -> dict[int | None, np.ndarray]:
+            container = self._open()
+            try:
+                stream = container.streams[self._stream_index]
+                stream.codec_context.skip_frame = skip
+                pictures: dict[int | None, np.ndarray] = {}
+                for packet in container.demux(stream):
+                    if len(pictures) >= SKIP_BIDIR_CHECK_FRAMES or (packet.pts or 0) > last_pts:
+                        break
+                    for frame in packet.decode():
+                        pictures[frame.pts] = frame.to_ndarray(format="gray")
+                return pictures
+            finally:
+                container.close()
+
+        try:
+            last_pts = 1 << 62
+            every = decoded("DEFAULT")
+            last_pts = max((pts for pts in every if pts is not None), default=0)
+            without_b = decoded("BIDIR")
+        except (av.FFmpegError, ValueError, OSError):
+            return False
+        # Worth it only if B-frames were left out; exact only if what was decoded is what a full decode gives.
+        return 0 < len(without_b) < len(every) and all(
+            pts in every and np.array_equal(picture, every[pts]) for pts, picture in without_b.items()
+        )
 
     def _seconds(self, pts: int | None) -> float | None:
         return None if pts is None else float((pts - self._origin_pts) * self._time_base)

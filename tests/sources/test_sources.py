@@ -136,6 +136,46 @@ def test_sparse_sampling_does_not_decode_unreferenced_frames(clip_with_b_frames:
         assert k <= frame.timestamp <= k + sources.SKIP_NONREF_MAX_LAG_FRAMES / 30 + 1e-6
 
 
+def _full_decode(path: Path, fps: float) -> dict[int, np.ndarray]:
+    """Every frame of a constant-rate clip, keyed by its number (media time x fps, the first frame 0)."""
+    with av.open(str(path)) as container:
+        frames = [(f.time, f.to_ndarray(format="bgr24")) for f in container.decode(video=0)]
+    return {round((t - frames[0][0]) * fps): image for t, image in frames}
+
+
+def test_b_frames_are_left_undecoded_only_where_every_other_frame_stays_exact(
+    clip_with_b_frames: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with VideoFileSource(clip_with_b_frames) as source:
+        list(source.frames(1))
+        only_unreferenced = source.frames_decoded
+        assert not source.b_frames_skippable()  # 600 frames: too short for the check to pay
+    monkeypatch.setattr(sources, "SKIP_BIDIR_MIN_FRAMES", 0)
+    with VideoFileSource(clip_with_b_frames) as source:
+        # x264's P-frames never refer to a B-frame: leaving them all out changes no other frame.
+        assert source.b_frames_skippable()
+        frames = list(source.frames(1))
+        assert source.frames_decoded < 0.75 * only_unreferenced
+    exact = _full_decode(clip_with_b_frames, 30)
+    assert len(frames) == 20
+    for k, frame in enumerate(frames):  # the same pixels a full decode gives, a few frames after the time at most
+        assert k <= frame.timestamp <= k + sources.SKIP_NONREF_MAX_LAG_FRAMES / 30 + 1e-6
+        np.testing.assert_array_equal(frame.image, exact[round(frame.timestamp * 30)])
+    # No B-frames (x264 ultrafast): nothing to gain, so not used.
+    plain = make_clip(clip_with_b_frames.with_name("no-b.mp4"), 4, fps=30, size=SMALL)
+    with VideoFileSource(plain) as source:
+        assert not source.b_frames_skippable()
+
+
+def test_b_frames_are_decoded_where_p_frames_refer_to_them(
+    shared_videos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "SKIP_BIDIR_MIN_FRAMES", 0)
+    # This real clip's encoder refers to B-frames from P-frames: without them its frames come out damaged.
+    with VideoFileSource(shared_videos / "WolfgangLanger_Pexels.mp4") as source:
+        assert not source.b_frames_skippable()
+
+
 def test_dense_sampling_decodes_every_frame(clip_with_b_frames: Path) -> None:
     all_times = all_frame_times(clip_with_b_frames)
     with VideoFileSource(clip_with_b_frames) as source:
