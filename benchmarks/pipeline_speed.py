@@ -7,8 +7,9 @@
 1. Builds a 720p30 H.264 clip of real faces (tests/clips.py; x264 "veryfast" with grain so decoding
    costs like a real recording), then in one run times: OpenCV grabbing every frame and decoding the
    sampled ones at 1 fps (the OpenCV grab-and-decode floor), engage's own sampling alone (PyAV, unreferenced
-   frames and, where that is exact, all B-frames skipped: engage's decode floor), the full analysis (decode + detect + classify + aggregate + SQLite
-   commits) with the default config (faces followed between full sweeps, engage.vision.follow) and with
+   frames and, where that is exact, all B-frames skipped: engage's decode floor), the full analysis
+   (decode + detect + classify + aggregate + SQLite commits) with the default config (faces followed between
+   full sweeps, engage.vision.follow) and with
    ``detector.follow: false`` (a full sweep of every sample), and the `fer` package's `Video.analyze` at the
    same rate, if installed (`pip install --no-deps fer`).
    Target: analysis <= 0.6x the OpenCV grab-and-decode floor.
