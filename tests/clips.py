@@ -72,6 +72,7 @@ def make_clip(
     faststart: bool = False,
     crf: int = 28,
     rotation: int = 0,
+    x264: dict[str, str] | None = None,
 ) -> Path:
     """Write a real encoded clip and return its path; the container comes from the suffix.
 
@@ -82,7 +83,7 @@ def make_clip(
     grain of that amplitude, different in every frame, so the bitrate is less unrealistically low.
     `faststart` puts the MP4 index first, so a truncated copy still opens. `rotation` (degrees
     counter-clockwise) is stored as display-rotation metadata, as phones do for portrait video; the pixels
-    stay as rendered.
+    stay as rendered. `x264` adds libx264 options (e.g. {"x264-params": "bframes=8:b-adapt=0"}).
     """
     path = Path(path)
     codec = codec or _DEFAULT_CODEC.get(path.suffix.lower(), "libx264")
@@ -106,7 +107,7 @@ def make_clip(
         if rotation:
             stream.set_display_rotation(rotation)
         if codec == "libx264":
-            stream.options = {"preset": preset, "crf": str(crf)}
+            stream.options = {"preset": preset, "crf": str(crf), **(x264 or {})}
         elif codec in ("libvpx", "libvpx-vp9"):
             stream.options = {"deadline": "realtime", "cpu-used": "8", "b": "1M", "lag-in-frames": "0"}
         else:

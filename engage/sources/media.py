@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
@@ -332,10 +333,16 @@ class VideoFileSource(_Source):
             without_b = decoded("BIDIR")
         except (av.FFmpegError, ValueError, OSError):
             return False
-        # Worth it only if B-frames were left out; exact only if what was decoded is what a full decode gives.
-        return 0 < len(without_b) < len(every) and all(
-            pts in every and np.array_equal(picture, every[pts]) for pts, picture in without_b.items()
-        )
+        # Worth it only if B-frames were left out; exact only if what was decoded is what a full decode gives;
+        # usable only if what is left has no gap longer than a sample may lag (where every frame but the I-frames
+        # is a B-frame, as in some HEVC, samples would land seconds late).
+        if not 0 < len(without_b) < len(every) or None in without_b or not self.fps:
+            return False
+        frame_ticks = 1 / (Fraction(self.fps).limit_denominator(1001) * self._time_base)
+        times = sorted(pts for pts in without_b if pts is not None)
+        if any(later - earlier > SKIP_NONREF_MAX_LAG_FRAMES * frame_ticks for earlier, later in pairwise(times)):
+            return False
+        return all(pts in every and np.array_equal(picture, every[pts]) for pts, picture in without_b.items())
 
     def _seconds(self, pts: int | None) -> float | None:
         return None if pts is None else float((pts - self._origin_pts) * self._time_base)

@@ -165,6 +165,14 @@ def test_b_frames_are_left_undecoded_only_where_every_other_frame_stays_exact(
     plain = make_clip(clip_with_b_frames.with_name("no-b.mp4"), 4, fps=30, size=SMALL)
     with VideoFileSource(plain) as source:
         assert not source.b_frames_skippable()
+    # Eight B-frames in every run: exact without them, but samples would lag more than SKIP_NONREF_MAX_LAG_FRAMES.
+    eight = {"x264-params": "bframes=8:b-adapt=0"}
+    sparse = make_clip(clip_with_b_frames.with_name("b8.mp4"), 4, fps=30, size=SMALL, preset="veryfast", x264=eight)
+    with VideoFileSource(sparse) as source:
+        assert not source.b_frames_skippable()
+    monkeypatch.setattr(sources, "SKIP_NONREF_MAX_LAG_FRAMES", 20)
+    with VideoFileSource(sparse) as source:
+        assert source.b_frames_skippable()  # so it was the gap that ruled it out
 
 
 def test_b_frames_are_decoded_where_p_frames_refer_to_them(
