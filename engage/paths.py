@@ -41,6 +41,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ENGAGE_CACHE") or user_cache_dir("engage", appauthor=False))
 
 
+def expand_user(path: str | os.PathLike[str]) -> Path:
+    """`path` with a leading ~ or ~user made the home folder, or as given where there is none ("~0", a user who
+    does not exist): unlike Path.expanduser, which raises RuntimeError there."""
+    return Path(os.path.expanduser(os.fspath(path)))
+
+
 def shared_data_dir() -> Path:
     """The folder of fer2013.npz and face_detect/: $ENGAGE_DATA (a folder, or a file in it), else ../shared/data."""
     env = os.environ.get("ENGAGE_DATA")

@@ -35,3 +35,11 @@ def test_engage_data_names_a_folder_or_a_file_in_it_and_a_missing_path_stays_as_
     # A typo is reported as typed, not silently replaced by its parent folder.
     monkeypatch.setenv("ENGAGE_DATA", str(data / "missing"))
     assert shared_data_dir() == data / "missing"
+
+
+def test_a_path_naming_an_unknown_users_home_stays_as_given():
+    from engage.paths import expand_user
+
+    assert expand_user("~0/x.mp4") == Path("~0/x.mp4")  # Path.expanduser raises RuntimeError here
+    assert expand_user("~/x.mp4") == Path.home() / "x.mp4"
+    assert expand_user(Path("a/b")) == Path("a/b")

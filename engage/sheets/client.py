@@ -36,6 +36,7 @@ from engage.config import SheetsConfig
 from engage.emotions import EMOTIONS
 from engage.errors import EngageError
 from engage.minutes.metrics import MEAN_PREFIX, ROW_COLUMNS, SHARE_PREFIX, MinuteMetrics, session_engagement
+from engage.paths import expand_user
 from engage.store.schema import SessionInfo
 
 log = logging.getLogger(__name__)
@@ -323,7 +324,7 @@ def credentials_path(sheets: SheetsConfig) -> Path:
             "no Google credentials: set sheets.credentials in config.yaml (or GOOGLE_APPLICATION_CREDENTIALS) "
             "to a service-account JSON key; see README, Google Sheets"
         )
-    return Path(raw).expanduser()
+    return expand_user(raw)
 
 
 def open_client(sheets: SheetsConfig, *, interactive: bool = True) -> gspread.Client:
@@ -353,7 +354,7 @@ def open_client(sheets: SheetsConfig, *, interactive: bool = True) -> gspread.Cl
             raise SheetsError(f"bad service-account key in {path}: {reason}") from None
         return gspread.Client(auth=credentials)
     if "installed" in info or "web" in info:
-        token = Path("~/.config/gspread/authorized_user.json").expanduser()
+        token = expand_user("~/.config/gspread/authorized_user.json")
         if not interactive and not token.is_file():
             raise SheetsError(
                 f"{path} is an OAuth client: run `engage export sheets SESSION` once in a terminal to sign in"

@@ -25,6 +25,7 @@ import numpy as np
 
 from engage.errors import EngageError, SourceError
 from engage.minutes.timefmt import format_clock
+from engage.paths import expand_user
 from engage.sources.media import (
     TRUNCATION_ALLOWANCE_FRACTION,
     TRUNCATION_ALLOWANCE_S,
@@ -184,7 +185,7 @@ def open_live_input(camera: int | None = None, source: str | None = None, timeou
     if source is None:
         return camera_input(0 if camera is None else camera)
     text = source.strip()
-    path = Path(text).expanduser()
+    path = expand_user(text)
     if path.is_dir():
         raise SourceError(f"a folder cannot be recorded live: {path} (image folders are analysed, not recorded)")
     if path.is_file():

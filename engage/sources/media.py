@@ -7,7 +7,7 @@ length of video.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import logging
 import math
 import os
@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from fractions import Fraction
-from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
@@ -26,7 +25,9 @@ import cv2
 import numpy as np
 
 from engage.errors import EngageError, SourceError
+from engage.paths import expand_user
 from engage.safetext import mask_password
+from engage.sources import bframes
 from engage.sources.images import decode_bgr
 from engage.types import Frame
 
@@ -48,12 +49,6 @@ TRUNCATION_ALLOWANCE_FRACTION = 0.01
 SKIP_NONREF_MIN_FRAMES_PER_SAMPLE = 10
 # ... unless a sample lands further than this many frames late: then that stream decodes every frame.
 SKIP_NONREF_MAX_LAG_FRAMES = 4
-# Further, every B-frame is left undecoded (only I- and P-frames: about half the decoding again, for x264's
-# output) where that is exact: where no P-frame refers to a B-frame. H.264 allows it and some encoders do it
-# (both shared real clips), so each file is checked first: its first SKIP_BIDIR_CHECK_FRAMES frames are decoded
-# both ways and must be identical. Only files of at least SKIP_BIDIR_MIN_FRAMES frames, where that pays.
-SKIP_BIDIR_CHECK_FRAMES = 300
-SKIP_BIDIR_MIN_FRAMES = 3000
 
 
 class SourceReadError(SourceError):
@@ -149,17 +144,14 @@ def _fmt_time(seconds: float | None) -> str:
 
 
 class VideoFileSource(_Source):
-    """A video file FFmpeg can read (mp4, mkv, avi, mov, webm, ...), sampled by media timestamps.
-
-    Decoding uses PyAV with FFmpeg's frame+slice threads; every frame is decoded (codecs need that) but only
-    the sampled ones are converted to BGR arrays. Frames are rotated upright when the file says so.
-    """
+    """A video file FFmpeg can read (mp4, mkv, avi, mov, webm, ...), sampled by media timestamps, decoded with
+    PyAV only as far as the samples need (frames()); sampled frames become BGR arrays, turned upright if need be."""
 
     kind = "video"
     live = False
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
+        self.path = expand_user(path)
         self.name = self.path.stem
         self.uri = str(self.path)
         self._container: av.container.InputContainer | None = None
@@ -170,7 +162,6 @@ class VideoFileSource(_Source):
         if self.path.stat().st_size == 0:
             raise SourceError(f"not a readable video: {self.path} (empty file)")
         self.frames_decoded = 0  # by the decoder in the last frames() run, skipped ones not counted
-        self._b_frames_skippable: bool | None = None  # b_frames_skippable(), once known
         self._probe()
 
     def _open(self) -> av.container.InputContainer:
@@ -214,12 +205,10 @@ class VideoFileSource(_Source):
         """Yield the first decoded frame at or after each target time 0, 1/fps, 2/fps, ... (media time).
 
         When samples are ten or more frames apart, frames that no other frame refers to are not decoded
-        (see SKIP_NONREF_MIN_FRAMES_PER_SAMPLE), nor any B-frame where that is exact (b_frames_skippable), so a
-        sample may be a few frames after its target time.
-
-        Raises SourceReadError when the file cannot be read on, when it ends well before its declared
-        duration (truncated), or, after yielding everything readable, when damaged packets were skipped.
-        Frames yielded before the error stay valid.
+        (SKIP_NONREF_MIN_FRAMES_PER_SAMPLE), nor any B-frame where that is exact (b_frames_skippable), so a
+        sample may be a few frames after its target time. Raises SourceReadError when the file cannot be read
+        on, when it ends well before its declared duration (truncated), or, after yielding everything readable,
+        when damaged packets were skipped. Frames yielded before the error stay valid.
         """
         rate = _check_rate(sample_fps)
         self.close()
@@ -248,7 +237,7 @@ class VideoFileSource(_Source):
         frame_ticks = round(1 / (Fraction(self.fps).limit_denominator(1001) * time_base)) if self.fps else 1
         skipping = bool(self.fps) and self.fps >= SKIP_NONREF_MIN_FRAMES_PER_SAMPLE * rate
         if skipping:
-            stream.codec_context.skip_frame = "BIDIR" if self.b_frames_skippable() else "NONREF"
+            stream.codec_context.skip_frame = "BIDIR" if self.b_frames_skippable else "NONREF"
         max_lag = SKIP_NONREF_MAX_LAG_FRAMES * frame_ticks
         next_pts = origin
         last_pts: int | None = None
@@ -303,49 +292,12 @@ class VideoFileSource(_Source):
                 min(damaged),
             )
 
+    @functools.cached_property
     def b_frames_skippable(self) -> bool:
-        """Whether leaving every B-frame undecoded changes no other frame of this file (checked once, on its first
-        SKIP_BIDIR_CHECK_FRAMES frames; False for files shorter than SKIP_BIDIR_MIN_FRAMES or without B-frames)."""
-        if self._b_frames_skippable is None:
-            frames = (self.duration or 0.0) * (self.fps or 0.0)
-            self._b_frames_skippable = frames >= SKIP_BIDIR_MIN_FRAMES and self._same_without_b_frames()
-        return self._b_frames_skippable
-
-    def _same_without_b_frames(self) -> bool:
-        def decoded(skip: str) -> dict[int | None, bytes]:
-            """A digest of each frame's picture by pts (digests, not pictures: memory stays small at 4K)."""
-            container = self._open()
-            try:
-                stream = container.streams[self._stream_index]
-                stream.thread_type = "SLICE"
-                stream.codec_context.skip_frame = skip
-                pictures: dict[int | None, bytes] = {}
-                for packet in container.demux(stream):
-                    if len(pictures) >= SKIP_BIDIR_CHECK_FRAMES or (packet.pts or 0) > last_pts:
-                        break
-                    for frame in packet.decode():
-                        pictures[frame.pts] = _luma_digest(frame)
-                return pictures
-            finally:
-                container.close()
-
-        try:
-            last_pts = 1 << 62
-            every = decoded("DEFAULT")
-            last_pts = max((pts for pts in every if pts is not None), default=0)
-            without_b = decoded("BIDIR")
-        except (av.FFmpegError, ValueError, OSError):
-            return False
-        # Worth it only if B-frames were left out; exact only if what was decoded is what a full decode gives;
-        # usable only if what is left has no gap longer than a sample may lag (where every frame but the I-frames
-        # is a B-frame, as in some HEVC, samples would land seconds late).
-        if not 0 < len(without_b) < len(every) or None in without_b or not self.fps:
-            return False
-        frame_ticks = 1 / (Fraction(self.fps).limit_denominator(1001) * self._time_base)
-        times = sorted(pts for pts in without_b if pts is not None)
-        if any(later - earlier > SKIP_NONREF_MAX_LAG_FRAMES * frame_ticks for earlier, later in pairwise(times)):
-            return False
-        return all(every.get(pts) == digest for pts, digest in without_b.items())
+        """Whether sampling can leave every B-frame undecoded, exactly (engage.sources.bframes; checked once)."""
+        return bframes.b_frames_skippable(
+            self._open, self._stream_index, self.fps, self._time_base, self.duration, SKIP_NONREF_MAX_LAG_FRAMES
+        )
 
     def _seconds(self, pts: int | None) -> float | None:
         return None if pts is None else float((pts - self._origin_pts) * self._time_base)
@@ -362,21 +314,6 @@ class VideoFileSource(_Source):
         if self._container is not None:
             self._container.close()
             self._container = None
-
-
-# Pixel formats whose first plane is the picture's 8-bit luma, one byte a pixel (most video).
-_LUMA8_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"})
-
-
-def _luma_digest(frame: av.VideoFrame) -> bytes:
-    """A digest of every 4th pixel of every 4th row of a frame's luma: a frame decoded from a wrong reference
-    differs in whole 16x16 blocks, so the sample sees it, at a sixteenth of the cost of hashing it all."""
-    if frame.format.name in _LUMA8_FORMATS:
-        plane = frame.planes[0]
-        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
-    else:
-        rows = frame.to_ndarray(format="gray")
-    return hashlib.blake2b(np.ascontiguousarray(rows[::4, ::4]).tobytes(), digest_size=16).digest()
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -396,7 +333,7 @@ class ImageFolderSource(_Source):
     duration = None  # depends on the sample rate
 
     def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder).expanduser()
+        self.folder = expand_user(folder)
         self.name = self.folder.name or str(self.folder)
         self.uri = str(self.folder)
         if not self.folder.exists():

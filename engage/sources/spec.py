@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from engage.errors import SourceError
+from engage.paths import expand_user
 from engage.safetext import mask_password
 from engage.sources.media import (
     STREAM_SCHEMES,
@@ -26,7 +27,7 @@ def open_source(spec: str | Path) -> FrameSource:
     Existing paths win over the camera and URL forms. Raises SourceError with one line when it cannot open.
     """
     text = str(spec).strip()
-    path = Path(text).expanduser()
+    path = expand_user(text)
     if path.is_dir():
         return ImageFolderSource(path)
     if path.is_file():

@@ -211,7 +211,12 @@ class Database:
 
     @translated
     def upgrade(self) -> None:
-        """Bring the schema to the newest revision (nothing to do, and no write, when it is there already)."""
+        """Bring the schema to the newest revision (nothing to do, and no write, when it is there already).
+
+        A damaged SQLite file is refused first: SQLite notices some damage only when a write reaches it (a
+        broken list of free pages, say), and writing on would add to the damage what it records.
+        """
+        self._check_intact()
         with MIGRATION_LOCK:
             current = self.current_revision()
             script = ScriptDirectory.from_config(self._alembic_config())
@@ -232,6 +237,19 @@ class Database:
                         f"database schema {current} is newer than this engage knows (upgrade engage): {self.location}"
                     ) from exc
             self._migrate(command.upgrade, "head")
+
+    def _check_intact(self) -> None:
+        """Raise DatabaseUnavailable if SQLite's quick check finds the file damaged (one pass over its pages)."""
+        if self.path is None or not self.path.is_file() or self.path.stat().st_size == 0:
+            return
+        with self.engine.connect() as connection:
+            verdict = str(connection.exec_driver_sql("PRAGMA quick_check(1)").scalar())
+        if verdict != "ok":
+            problem = " ".join(line for line in verdict.splitlines() if not line.startswith("***")) or verdict
+            raise DatabaseUnavailable(
+                f"database file is damaged ({problem.strip()}): {self.location}; engage will not write to it "
+                "(`sqlite3 FILE .recover` makes a repaired copy)"
+            )
 
     @translated
     def downgrade(self, revision: str) -> None:

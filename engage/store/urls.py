@@ -9,7 +9,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
 from engage.errors import DatabaseUnavailable
-from engage.paths import data_dir
+from engage.paths import data_dir, expand_user
 from engage.safetext import mask_password
 
 DB_FILENAME = "engage.db"
@@ -26,7 +26,7 @@ def resolve_url(url_or_path: str | Path | None) -> URL:
             raise DatabaseUnavailable(f"not a database URL: {mask_password(url_or_path)}") from exc
     if str(url_or_path) == ":memory:":
         return URL.create("sqlite")
-    return URL.create("sqlite", database=str(Path(url_or_path).expanduser()))
+    return URL.create("sqlite", database=str(expand_user(url_or_path)))
 
 
 def sqlite_file(url: URL) -> Path | None:

@@ -149,6 +149,19 @@ def test_a_damaged_database_is_one_line_in_every_command(face_folder, db, size):
         assert "damaged" in line or "not an engage database" in line, line
 
 
+def test_damage_sqlite_only_meets_when_writing_is_found_before_writing(face_folder, db):
+    seed(db, "lecture")
+    before = db.read_bytes()
+    with open(db, "r+b") as f:
+        f.seek(32)  # the header's first free-list page: with no free pages, reads never look at it
+        f.write(b"\x01")
+    # Reading still works (what was recorded stays readable); writing is refused before anything is written.
+    assert run_main("sessions", "--db", str(db), "--json").code == 0
+    line = one_line_error(run_main("analyze", str(face_folder), "--db", str(db)))
+    assert "database file is damaged (Main freelist: invalid page number" in line and ".recover" in line
+    assert db.read_bytes()[:32] == before[:32] and db.stat().st_size == len(before)
+
+
 @pytest.mark.parametrize("database", ["sqlite://", ":memory:", "sqlite:///:memory:"])
 def test_an_in_memory_database_is_refused_rather_than_lost(face_folder, database, engage_home):
     for args in (("analyze", str(face_folder)), ("sessions",), ("db", "upgrade")):

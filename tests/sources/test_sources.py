@@ -15,6 +15,7 @@ import pytest
 from clips import make_clip, make_empty_clip, truncate
 
 from engage.errors import EngageError
+from engage.sources import bframes
 from engage.sources import media as sources
 from engage.sources.media import (
     CameraSource,
@@ -149,11 +150,11 @@ def test_b_frames_are_left_undecoded_only_where_every_other_frame_stays_exact(
     with VideoFileSource(clip_with_b_frames) as source:
         list(source.frames(1))
         only_unreferenced = source.frames_decoded
-        assert not source.b_frames_skippable()  # 600 frames: too short for the check to pay
-    monkeypatch.setattr(sources, "SKIP_BIDIR_MIN_FRAMES", 0)
+        assert not source.b_frames_skippable  # 600 frames: too short for the check to pay
+    monkeypatch.setattr(bframes, "SKIP_BIDIR_MIN_FRAMES", 0)
     with VideoFileSource(clip_with_b_frames) as source:
         # x264's P-frames never refer to a B-frame: leaving them all out changes no other frame.
-        assert source.b_frames_skippable()
+        assert source.b_frames_skippable
         frames = list(source.frames(1))
         assert source.frames_decoded < 0.75 * only_unreferenced
     exact = _full_decode(clip_with_b_frames, 30)
@@ -164,24 +165,24 @@ def test_b_frames_are_left_undecoded_only_where_every_other_frame_stays_exact(
     # No B-frames (x264 ultrafast): nothing to gain, so not used.
     plain = make_clip(clip_with_b_frames.with_name("no-b.mp4"), 4, fps=30, size=SMALL)
     with VideoFileSource(plain) as source:
-        assert not source.b_frames_skippable()
+        assert not source.b_frames_skippable
     # Eight B-frames in every run: exact without them, but samples would lag more than SKIP_NONREF_MAX_LAG_FRAMES.
     eight = {"x264-params": "bframes=8:b-adapt=0"}
     sparse = make_clip(clip_with_b_frames.with_name("b8.mp4"), 4, fps=30, size=SMALL, preset="veryfast", x264=eight)
     with VideoFileSource(sparse) as source:
-        assert not source.b_frames_skippable()
+        assert not source.b_frames_skippable
     monkeypatch.setattr(sources, "SKIP_NONREF_MAX_LAG_FRAMES", 20)
     with VideoFileSource(sparse) as source:
-        assert source.b_frames_skippable()  # so it was the gap that ruled it out
+        assert source.b_frames_skippable  # so it was the gap that ruled it out
 
 
 def test_b_frames_are_decoded_where_p_frames_refer_to_them(
     shared_videos: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sources, "SKIP_BIDIR_MIN_FRAMES", 0)
+    monkeypatch.setattr(bframes, "SKIP_BIDIR_MIN_FRAMES", 0)
     # This real clip's encoder refers to B-frames from P-frames: without them its frames come out damaged.
     with VideoFileSource(shared_videos / "WolfgangLanger_Pexels.mp4") as source:
-        assert not source.b_frames_skippable()
+        assert not source.b_frames_skippable
 
 
 def test_dense_sampling_decodes_every_frame(clip_with_b_frames: Path) -> None:
