@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 from clips import astronaut_face
 
+from engage.types import Box
+
 
 def group_photo(
     faces: int = 30, size: tuple[int, int] = (1920, 1080), seed: int = 0
@@ -44,3 +46,11 @@ def group_photo(
         image[y : y + fh, x : x + fw] = patch
         placed.append((x, y, fw, fh))
     return image, placed
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    return inter / (a.w * a.h + b.w * b.h - inter)

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from faces import iou
 from skimage import data as skdata
 
 from engage.errors import EngageError
@@ -24,13 +25,6 @@ from engage.vision.detection import (
 # The astronaut's face in skimage.data.astronaut() (512x512), checked by eye.
 FACE = Box(175, 60, 95, 115)
 SHARED = Path(os.environ.get("ENGAGE_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data")
-
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    inter = ix * iy
-    return inter / (a.w * a.h + b.w * b.h - inter)
 
 
 def scaled(box: Box, k: float) -> Box:

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from faces import group_photo
+from faces import group_photo, iou
 from lecture import lecture
 from skimage import data as skdata
 
@@ -27,15 +27,8 @@ def detectors(**overrides: object) -> tuple[SweepDetector, FollowingDetector]:
     return reference, follower
 
 
-def iou(box: tuple[int, int, int, int], b: Box) -> float:
-    ix = max(0, min(box[0] + box[2], b.x + b.w) - max(box[0], b.x))
-    iy = max(0, min(box[1] + box[3], b.y + b.h) - max(box[1], b.y))
-    inter = ix * iy
-    return inter / (box[2] * box[3] + b.w * b.h - inter)
-
-
 def found(box: tuple[int, int, int, int], boxes: list[Box]) -> bool:
-    return any(iou(box, b) > 0.25 for b in boxes)
+    return any(iou(Box(*box), b) > 0.25 for b in boxes)
 
 
 @pytest.mark.parametrize(
